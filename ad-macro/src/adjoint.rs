@@ -1,0 +1,352 @@
+//! The reverse sweep: for each active statement, in reverse order, its adjoint accumulation.
+//!
+//! An assignment's reverse takes the adjoint of its target (and zeroes it: the old value did not
+//! flow into the new one except through the operands), restores the overwritten value if the
+//! analysis said to save it, recomputes the temporaries the rules need from the restored state,
+//! and walks its Wengert list backwards, calling `::ad::__private::rules::<op>` for the partial
+//! derivatives. Regions replay: a branch by its recorded flag, a `for` loop backwards over the
+//! same range (only the iterations that ran), a `while` loop for its recorded trip count.
+
+use proc_macro2::{Ident, TokenStream};
+use quote::{format_ident, quote};
+
+use crate::analyse::{defined_var, Save};
+use crate::emit::{fixed, Emitter};
+use crate::intrinsics::Kind;
+use crate::ir::*;
+
+impl Emitter<'_> {
+    /// Adjoint variables, declared (zero) between the sweeps.
+    pub fn adjoint_decls(&self) -> TokenStream {
+        let t = &self.t;
+        let mut out = Vec::new();
+        for (v, var) in self.f.vars.iter().enumerate() {
+            if !self.facts.active[v] || var.role == Role::Temp {
+                continue;
+            }
+            let bar = self.bar(v);
+            match var.sort {
+                Sort::Float => out.push(quote!(let mut #bar: #t = 0.0;)),
+                Sort::Buffer => {
+                    let id = self.ident(v);
+                    out.push(match &var.array_len {
+                        Some(len) => quote!(let mut #bar = [0.0 as #t; #len];),
+                        None => quote!(let mut #bar = ::std::vec![0.0 as #t; #id.len()];),
+                    });
+                }
+                _ => {}
+            }
+        }
+        quote!(#(#out)*)
+    }
+
+    /// The reverse of a block; a loop body first recomputes the variables the analysis chose to
+    /// recompute rather than store.
+    pub fn rev_block(&mut self, b: &Block, loop_body: bool) -> TokenStream {
+        let mut out = Vec::new();
+        if loop_body {
+            for s in &b.stmts {
+                if let Some(v) = defined_var(s) {
+                    if self.facts.recompute[v] && self.facts.needed[v] {
+                        out.push(self.fwd_stmt(s, false));
+                    }
+                }
+            }
+        }
+        for s in b.stmts.iter().rev() {
+            if self.facts.relevant(self.f, s) {
+                out.push(self.rev_stmt(s));
+            }
+        }
+        quote!(#(#out)*)
+    }
+
+    fn rev_stmt(&mut self, s: &Stmt) -> TokenStream {
+        let t = self.t.clone();
+        match s {
+            Stmt::Assign { site, place, temps, value, .. } => {
+                let g = fixed("__g");
+                let k = fixed("__i");
+                let active = self.facts.place_active(place);
+                let (head, restore) = match place {
+                    Place::Var(v) => {
+                        let id = self.ident(*v);
+                        let bar = self.bar(*v);
+                        let head = if active { quote!(let #g: #t = #bar; #bar = 0.0;) } else { quote!() };
+                        (head, self.restore(*site, *v, quote!(#id)))
+                    }
+                    Place::Elem { buf, index } => {
+                        let b = self.ident(*buf);
+                        let bar = self.bar(*buf);
+                        let i = &index.tokens;
+                        let head = if active {
+                            quote!(let #k: usize = #i; let #g: #t = #bar[#k]; #bar[#k] = 0.0;)
+                        } else {
+                            quote!(let #k: usize = #i;)
+                        };
+                        (head, self.restore(*site, *buf, quote!(#b[#k])))
+                    }
+                };
+                if !active {
+                    return quote!({ #head #restore });
+                }
+                // Temporaries: reused from the forward sweep at the top level, else recomputed
+                // (only those some rule reads).
+                let recompute = if self.depth == 0 {
+                    quote!()
+                } else {
+                    let need = self.needed_temps(temps);
+                    self.temps(temps, Some(&need))
+                };
+                let mut body = Vec::new();
+                body.push(self.accumulate(temps, value, quote!(#g)));
+                for node in temps.iter().rev().filter(|n| self.facts.active[n.id]) {
+                    body.push(self.node_adjoint(temps, node));
+                }
+                quote!({ #head #restore #recompute #(#body)* })
+            }
+            Stmt::Set { site, dst, .. } => {
+                let id = self.ident(*dst);
+                let zero = if self.facts.active[*dst] {
+                    let bar = self.bar(*dst);
+                    quote!(#bar = 0.0;)
+                } else {
+                    quote!()
+                };
+                let restore = self.restore(*site, *dst, quote!(#id));
+                quote!(#zero #restore)
+            }
+            Stmt::BufDecl { site, buf, .. } => {
+                let b = self.ident(*buf);
+                let zero = if self.facts.active[*buf] {
+                    let bar = self.bar(*buf);
+                    quote!(#bar.fill(0.0);)
+                } else {
+                    quote!()
+                };
+                let restore = if self.facts.save[*site] != Save::No {
+                    let tape = self.decl_tape(*buf);
+                    quote!(#b = #tape.pop();)
+                } else {
+                    quote!()
+                };
+                quote!(#zero #restore)
+            }
+            Stmt::If { flag, then_branch, else_branch } => {
+                let c = self.ident(*flag);
+                self.depth += 1;
+                let tb = self.rev_block(then_branch, false);
+                let eb = self.rev_block(else_branch, false);
+                self.depth -= 1;
+                if eb.is_empty() {
+                    quote!(if #c { #tb })
+                } else {
+                    quote!(if #c { #tb } else { #eb })
+                }
+            }
+            Stmt::For { index, range, body, exit } => {
+                let i = self.ident(*index);
+                let iter = self.range_iter(range);
+                self.depth += 1;
+                let b = self.rev_block(body, true);
+                self.depth -= 1;
+                match exit {
+                    None => quote!(for #i in #iter.rev() { #b }),
+                    Some(e) => {
+                        let trips = self.ident(e.trips);
+                        let restore = self.restore(e.site, e.trips, quote!(#trips));
+                        quote! {
+                            for #i in #iter.take(#trips).rev() { #b }
+                            #restore
+                        }
+                    }
+                }
+            }
+            Stmt::While { body, trips, site, .. } => {
+                let tr = self.ident(*trips);
+                self.depth += 1;
+                let b = self.rev_block(body, true);
+                self.depth -= 1;
+                let restore = self.restore(*site, *trips, quote!(#tr));
+                quote! {
+                    for _ in 0..#tr { #b }
+                    #restore
+                }
+            }
+            Stmt::Plain(_) => quote!(),
+        }
+    }
+
+    /// Which temporaries of a statement the reverse sweep must recompute: the operands and
+    /// results of rules whose partials depend on values, and what those are computed from.
+    fn needed_temps(&self, temps: &[Node]) -> Vec<bool> {
+        let mut need = vec![false; temps.len()];
+        let pos = |id: VarId| temps.iter().position(|n| n.id == id);
+        for (k, node) in temps.iter().enumerate() {
+            if !self.facts.active[node.id] {
+                continue;
+            }
+            match &node.rhs {
+                Rhs::Op { op, args, .. } if !op.constant_partials() => {
+                    need[k] = true;
+                    for a in args {
+                        if let Operand::Var(v) = a {
+                            if let Some(p) = pos(*v) {
+                                need[p] = true;
+                            }
+                        }
+                    }
+                }
+                Rhs::Call { args, .. } => {
+                    for a in args {
+                        if let CallArg::Float(Operand::Var(v)) = a {
+                            if let Some(p) = pos(*v) {
+                                need[p] = true;
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        // Close over dependencies: a needed temporary needs its operands (children come first).
+        for k in (0..temps.len()).rev() {
+            if !need[k] {
+                continue;
+            }
+            let mut deps = Vec::new();
+            match &temps[k].rhs {
+                Rhs::Op { args, .. } => deps.extend(args.iter()),
+                Rhs::Call { args, .. } => deps.extend(args.iter().filter_map(|a| match a {
+                    CallArg::Float(o) => Some(o),
+                    _ => None,
+                })),
+                _ => {}
+            }
+            for d in deps {
+                if let Operand::Var(v) = d {
+                    if let Some(p) = pos(*v) {
+                        need[p] = true;
+                    }
+                }
+            }
+        }
+        need
+    }
+
+    /// Adds `contrib` to the adjoint of operand `o`.
+    fn accumulate(&self, temps: &[Node], o: &Operand, contrib: TokenStream) -> TokenStream {
+        let t = &self.t;
+        match o {
+            Operand::Var(v) if self.facts.active[*v] => {
+                let bar = self.bar(*v);
+                if temps.iter().any(|n| n.id == *v) {
+                    quote!(let #bar: #t = #contrib;)
+                } else {
+                    quote!(#bar += #contrib;)
+                }
+            }
+            _ => quote!(),
+        }
+    }
+
+    fn node_adjoint(&self, temps: &[Node], node: &Node) -> TokenStream {
+        let t = &self.t;
+        let bar = self.bar(node.id);
+        match &node.rhs {
+            Rhs::Op { op, args, int_arg } => {
+                let rule = Ident::new(op.name(), proc_macro2::Span::call_site());
+                // Rules with constant partials get zeros for values they ignore, so that nothing
+                // is recomputed for them.
+                let vals: Vec<TokenStream> = if op.constant_partials() {
+                    args.iter().map(|_| quote!(0.0 as #t)).chain([quote!(0.0 as #t)]).collect()
+                } else {
+                    let y = self.ident(node.id);
+                    args.iter().map(|a| self.operand(a)).chain([quote!(#y)]).collect()
+                };
+                let ds: Vec<Ident> = (0..args.len()).map(|k| format_ident!("__d{}", k, span = proc_macro2::Span::mixed_site())).collect();
+                let call = match op.kind() {
+                    Kind::PowI => {
+                        let n = &int_arg.as_ref().expect("powi has an exponent").tokens;
+                        let (x, y) = (&vals[0], &vals[1]);
+                        quote!(::ad::__private::rules::#rule(#x, #n, #y))
+                    }
+                    _ => quote!(::ad::__private::rules::#rule(#(#vals),*)),
+                };
+                let lhs = if ds.len() == 1 {
+                    let d = &ds[0];
+                    quote!(#d)
+                } else {
+                    quote!((#(#ds),*))
+                };
+                let acc: Vec<_> = args
+                    .iter()
+                    .zip(&ds)
+                    .map(|(a, d)| self.accumulate(temps, a, quote!(#bar * #d)))
+                    .collect();
+                quote!(let #lhs = #call; #(#acc)*)
+            }
+            Rhs::Load { buf, index } => {
+                let b = self.bar(*buf);
+                let i = &index.tokens;
+                quote!(#b[#i] += #bar;)
+            }
+            Rhs::Call { path, args } => {
+                let mut grad_path = path.clone();
+                if let Some(last) = grad_path.segments.last_mut() {
+                    last.ident = format_ident!("{}_grad", last.ident, span = last.ident.span());
+                }
+                let mut call_args = Vec::new();
+                let mut after = Vec::new();
+                let mut ds = Vec::new();
+                let mut float_args = Vec::new();
+                for (k, a) in args.iter().enumerate() {
+                    call_args.push(self.call_arg(a));
+                    match a {
+                        CallArg::Float(o) => {
+                            let d = format_ident!("__d{}", k, span = proc_macro2::Span::mixed_site());
+                            ds.push(d.clone());
+                            float_args.push((o, d));
+                        }
+                        CallArg::Slice(v) => {
+                            let s = format_ident!("__s{}", k, span = proc_macro2::Span::mixed_site());
+                            let id = self.ident(*v);
+                            let is_array = match self.f.vars[*v].sort {
+                                Sort::Buffer => self.f.vars[*v].array_len.is_some(),
+                                _ => self
+                                    .f
+                                    .params
+                                    .iter()
+                                    .find(|p| p.var == *v)
+                                    .and_then(|p| p.shadow_ty.as_ref())
+                                    .is_some_and(|ty| matches!(ty, syn::Type::Reference(r) if matches!(&*r.elem, syn::Type::Array(_)))),
+                            };
+                            let alloc = if is_array {
+                                quote!(let mut #s = #id.clone();)
+                            } else {
+                                quote!(let mut #s = ::std::vec![0.0 as #t; #id.len()];)
+                            };
+                            call_args.push(quote!(&mut #s));
+                            if self.facts.active[*v] {
+                                let vb = self.bar(*v);
+                                after.push(quote! {
+                                    for (__a, __b) in #vb.iter_mut().zip(#s.iter()) { *__a += #bar * *__b; }
+                                });
+                            }
+                            // The shadow is an output: allocate it before the call.
+                            call_args.pop();
+                            call_args.push(quote!({ #alloc &mut #s }));
+                        }
+                        CallArg::Other(_) => {}
+                    }
+                }
+                let acc: Vec<_> = float_args
+                    .iter()
+                    .map(|(o, d)| self.accumulate(temps, o, quote!(#bar * #d)))
+                    .collect();
+                quote!(let (_, [#(#ds),*]) = #grad_path(#(#call_args),*); #(#after)* #(#acc)*)
+            }
+            Rhs::Expr(_) => quote!(),
+        }
+    }
+}

@@ -1,0 +1,492 @@
+//! Analyses over the IR: which values are active, which the reverse sweep reads, and how each
+//! of those reads is served.
+//!
+//! - **Activity** (forward): a variable is active when some assignment gives it a value that
+//!   depends on an active parameter. Inactive code gets no adjoint.
+//! - **Recomputation**: a variable defined once, at the top level of a loop body, from values that
+//!   the rest of the body does not overwrite, is recomputed at the start of that body's reverse
+//!   iteration instead of being stored (the `a` and `b` of extended Rosenbrock).
+//! - **Needed values**: the variables whose values the reverse sweep reads: operands of rules
+//!   whose partials depend on values, indices of active loads and stores, branch flags, loop
+//!   bounds, trip counts, operands of recomputations.
+//! - **To-be-recorded** (Tapenade's TBR, over structured control flow): an assignment must save
+//!   the value it overwrites exactly when a needed read of that value can precede it with no
+//!   other assignment in between. The reverse sweep then restores values in reverse order, so
+//!   at every reverse point each needed variable holds its forward value. A saving assignment
+//!   executed at most once uses a local slot; inside a loop it pushes on a tape.
+
+use std::collections::BTreeSet;
+
+use crate::ir::*;
+
+/// How an assignment keeps the value it overwrites.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Save {
+    /// Not needed by the reverse sweep.
+    No,
+    /// Executed at most once: one local variable.
+    Slot,
+    /// Inside a loop: a tape.
+    Tape,
+}
+
+#[derive(Debug)]
+pub struct Facts {
+    pub active: Vec<bool>,
+    pub needed: Vec<bool>,
+    /// Variables recomputed at the start of their loop body's reverse iteration.
+    pub recompute: Vec<bool>,
+    pub save: Vec<Save>,
+    site_in_loop: Vec<bool>,
+}
+
+impl Facts {
+    /// Whether a statement has anything to do in the reverse sweep.
+    pub fn relevant(&self, f: &Func, s: &Stmt) -> bool {
+        match s {
+            Stmt::Assign { site, place, .. } => self.place_active(place) || self.save[*site] != Save::No,
+            Stmt::Set { site, dst, .. } => self.active[*dst] || self.save[*site] != Save::No,
+            Stmt::BufDecl { site, buf, .. } => {
+                (self.active[*buf] && self.site_in_loop[*site]) || self.save[*site] != Save::No
+            }
+            Stmt::If { then_branch, else_branch, .. } => {
+                self.block_relevant(f, then_branch) || self.block_relevant(f, else_branch)
+            }
+            Stmt::For { body, exit, .. } => {
+                self.block_relevant(f, body) || exit.as_ref().is_some_and(|e| self.save[e.site] != Save::No)
+            }
+            Stmt::While { body, site, .. } => self.block_relevant(f, body) || self.save[*site] != Save::No,
+            Stmt::Plain(_) => false,
+        }
+    }
+
+    pub fn block_relevant(&self, f: &Func, b: &Block) -> bool {
+        b.stmts.iter().any(|s| self.relevant(f, s))
+    }
+
+    pub fn place_active(&self, place: &Place) -> bool {
+        match place {
+            Place::Var(v) => self.active[*v],
+            Place::Elem { buf, .. } => self.active[*buf],
+        }
+    }
+
+    pub fn operand_active(&self, o: &Operand) -> bool {
+        matches!(o, Operand::Var(v) if self.active[*v])
+    }
+}
+
+pub fn analyse(f: &Func) -> Facts {
+    let n = f.vars.len();
+    let mut facts = Facts {
+        active: vec![false; n],
+        needed: vec![false; n],
+        recompute: vec![false; n],
+        save: vec![Save::No; f.n_sites],
+        site_in_loop: vec![false; f.n_sites],
+    };
+    for p in &f.params {
+        facts.active[p.var] = p.active;
+    }
+    activity(f, &mut facts);
+    let mut defs = vec![0usize; n];
+    count_defs(&f.body, false, &mut defs, &mut facts.site_in_loop);
+    recomputable(f, &f.body, false, &defs, &mut facts.recompute);
+    // Needed values and saving sites depend on each other through relevance; both only grow.
+    loop {
+        let before = (facts.needed.clone(), facts.save.clone());
+        let mut needed = vec![false; n];
+        needed_block(f, &facts, &f.body, &mut needed);
+        // Recomputed variables read their operands in the reverse sweep.
+        loop {
+            let mut changed = false;
+            f.body.walk(&mut |s| {
+                if let Some(v) = defined_var(s) {
+                    if facts.recompute[v] && needed[v] {
+                        for r in stmt_reads(s) {
+                            if !needed[r] {
+                                needed[r] = true;
+                                changed = true;
+                            }
+                        }
+                    }
+                }
+            });
+            if !changed {
+                break;
+            }
+        }
+        for (a, b) in facts.needed.iter_mut().zip(&needed) {
+            *a |= *b;
+        }
+        let mut pending = BTreeSet::new();
+        tbr_block(f, &mut facts, &f.body, &mut pending);
+        if (facts.needed.clone(), facts.save.clone()) == before {
+            break;
+        }
+    }
+    facts
+}
+
+// ----- activity -----
+
+fn activity(f: &Func, facts: &mut Facts) {
+    loop {
+        let mut changed = false;
+        f.body.walk(&mut |s| {
+            if let Stmt::Assign { place, temps, value, .. } = s {
+                for node in temps {
+                    let a = match &node.rhs {
+                        Rhs::Op { args, .. } => args.iter().any(|o| facts.operand_active(o)),
+                        Rhs::Load { buf, .. } => facts.active[*buf],
+                        Rhs::Call { args, .. } => args.iter().any(|a| match a {
+                            CallArg::Float(o) => facts.operand_active(o),
+                            CallArg::Slice(v) => facts.active[*v],
+                            CallArg::Other(_) => false,
+                        }),
+                        Rhs::Expr(_) => false,
+                    };
+                    if a && !facts.active[node.id] {
+                        facts.active[node.id] = true;
+                        changed = true;
+                    }
+                }
+                if facts.operand_active(value) {
+                    let target = match place {
+                        Place::Var(v) => *v,
+                        Place::Elem { buf, .. } => *buf,
+                    };
+                    if !facts.active[target] {
+                        facts.active[target] = true;
+                        changed = true;
+                    }
+                }
+            }
+        });
+        if !changed {
+            break;
+        }
+    }
+}
+
+// ----- definitions and recomputation -----
+
+/// The variable a statement assigns as a whole (not buffer elements).
+pub fn defined_var(s: &Stmt) -> Option<VarId> {
+    match s {
+        Stmt::Assign { place: Place::Var(v), .. } => Some(*v),
+        Stmt::Set { dst, .. } => Some(*dst),
+        _ => None,
+    }
+}
+
+fn count_defs(b: &Block, in_loop: bool, defs: &mut [usize], site_in_loop: &mut [bool]) {
+    for s in &b.stmts {
+        match s {
+            Stmt::Assign { site, place, .. } => {
+                site_in_loop[*site] = in_loop;
+                match place {
+                    Place::Var(v) => defs[*v] += 1,
+                    Place::Elem { buf, .. } => defs[*buf] += 1,
+                }
+            }
+            Stmt::Set { site, dst, .. } => {
+                site_in_loop[*site] = in_loop;
+                defs[*dst] += 1;
+            }
+            Stmt::BufDecl { site, buf, .. } => {
+                site_in_loop[*site] = in_loop;
+                defs[*buf] += 1;
+            }
+            Stmt::If { then_branch, else_branch, .. } => {
+                count_defs(then_branch, in_loop, defs, site_in_loop);
+                count_defs(else_branch, in_loop, defs, site_in_loop);
+            }
+            Stmt::For { body, exit, index, .. } => {
+                defs[*index] += 1;
+                if let Some(e) = exit {
+                    site_in_loop[e.site] = in_loop;
+                    defs[e.trips] += 1;
+                }
+                count_defs(body, true, defs, site_in_loop);
+            }
+            Stmt::While { cond, body, site, trips, .. } => {
+                site_in_loop[*site] = in_loop;
+                defs[*trips] += 1;
+                count_defs(cond, true, defs, site_in_loop);
+                count_defs(body, true, defs, site_in_loop);
+            }
+            Stmt::Plain(_) => {}
+        }
+    }
+}
+
+/// Every variable (and buffer) a statement writes, nested statements included.
+fn writes(s: &Stmt, out: &mut BTreeSet<VarId>) {
+    match s {
+        Stmt::Assign { place: Place::Var(v), .. } | Stmt::Set { dst: v, .. } => {
+            out.insert(*v);
+        }
+        Stmt::Assign { place: Place::Elem { buf, .. }, .. } | Stmt::BufDecl { buf, .. } => {
+            out.insert(*buf);
+        }
+        Stmt::If { then_branch, else_branch, .. } => {
+            then_branch.stmts.iter().chain(&else_branch.stmts).for_each(|s| writes(s, out));
+        }
+        Stmt::For { index, body, exit, .. } => {
+            out.insert(*index);
+            if let Some(e) = exit {
+                out.insert(e.trips);
+            }
+            body.stmts.iter().for_each(|s| writes(s, out));
+        }
+        Stmt::While { cond, body, trips, .. } => {
+            out.insert(*trips);
+            cond.stmts.iter().chain(&body.stmts).for_each(|s| writes(s, out));
+        }
+        Stmt::Plain(_) => {}
+    }
+}
+
+/// Every variable a statement's forward computation reads (for assignments: through its temps).
+pub fn stmt_reads(s: &Stmt) -> Vec<VarId> {
+    let mut out = Vec::new();
+    match s {
+        Stmt::Assign { place, temps, value, .. } => {
+            operand_reads(temps, value, &mut out);
+            if let Place::Elem { index, .. } = place {
+                out.extend(&index.reads);
+            }
+        }
+        Stmt::Set { code, .. } | Stmt::BufDecl { init: code, .. } => out.extend(&code.reads),
+        _ => {}
+    }
+    out
+}
+
+/// The variables an operand's value is computed from, through the statement's temporaries.
+pub fn operand_reads(temps: &[Node], o: &Operand, out: &mut Vec<VarId>) {
+    if let Operand::Var(v) = o {
+        match temps.iter().find(|n| n.id == *v) {
+            Some(node) => rhs_reads(temps, &node.rhs, out),
+            None => out.push(*v),
+        }
+    }
+}
+
+fn rhs_reads(temps: &[Node], rhs: &Rhs, out: &mut Vec<VarId>) {
+    match rhs {
+        Rhs::Op { args, int_arg, .. } => {
+            for a in args {
+                operand_reads(temps, a, out);
+            }
+            if let Some(c) = int_arg {
+                out.extend(&c.reads);
+            }
+        }
+        Rhs::Load { buf, index } => {
+            out.push(*buf);
+            out.extend(&index.reads);
+        }
+        Rhs::Call { args, .. } => {
+            for a in args {
+                match a {
+                    CallArg::Float(o) => operand_reads(temps, o, out),
+                    CallArg::Slice(v) => out.push(*v),
+                    CallArg::Other(c) => out.extend(&c.reads),
+                }
+            }
+        }
+        Rhs::Expr(c) => out.extend(&c.reads),
+    }
+}
+
+fn recomputable(f: &Func, b: &Block, loop_body: bool, defs: &[usize], recompute: &mut [bool]) {
+    for (i, s) in b.stmts.iter().enumerate() {
+        if loop_body {
+            if let Some(v) = defined_var(s) {
+                let var = &f.vars[v];
+                let candidate = defs[v] == 1
+                    && matches!(var.role, Role::Local | Role::Hidden)
+                    && matches!(var.sort, Sort::Float | Sort::Int | Sort::Bool)
+                    && !matches!(s, Stmt::Assign { temps, .. } if temps.iter().any(|n| matches!(n.rhs, Rhs::Call { .. })));
+                if candidate {
+                    let mut later = BTreeSet::new();
+                    b.stmts[i + 1..].iter().for_each(|s| writes(s, &mut later));
+                    let reads = stmt_reads(s);
+                    if reads.iter().all(|r| !later.contains(r) && !recompute_blocked(f, *r)) {
+                        recompute[v] = true;
+                    }
+                }
+            }
+        }
+        match s {
+            Stmt::If { then_branch, else_branch, .. } => {
+                recomputable(f, then_branch, false, defs, recompute);
+                recomputable(f, else_branch, false, defs, recompute);
+            }
+            Stmt::For { body, .. } => recomputable(f, body, true, defs, recompute),
+            Stmt::While { body, .. } => recomputable(f, body, true, defs, recompute),
+            _ => {}
+        }
+    }
+}
+
+/// Opaque variables have no known type to restore: code reading them is not recomputed.
+fn recompute_blocked(f: &Func, v: VarId) -> bool {
+    f.vars[v].sort == Sort::Opaque
+}
+
+// ----- needed values -----
+
+fn needed_block(f: &Func, facts: &Facts, b: &Block, needed: &mut [bool]) {
+    for s in &b.stmts {
+        for v in rev_reads(f, facts, s) {
+            needed[v] = true;
+        }
+        match s {
+            Stmt::If { then_branch, else_branch, .. } => {
+                needed_block(f, facts, then_branch, needed);
+                needed_block(f, facts, else_branch, needed);
+            }
+            Stmt::For { body, .. } | Stmt::While { body, .. } => needed_block(f, facts, body, needed),
+            _ => {}
+        }
+    }
+}
+
+/// Variables whose values the reverse sweep of `s` itself reads (nested statements excluded).
+pub fn rev_reads(f: &Func, facts: &Facts, s: &Stmt) -> Vec<VarId> {
+    let mut out = Vec::new();
+    match s {
+        Stmt::Assign { place, temps, .. } if facts.place_active(place) => {
+            if let Place::Elem { index, .. } = place {
+                out.extend(&index.reads);
+            }
+            for node in temps.iter().filter(|n| facts.active[n.id]) {
+                match &node.rhs {
+                    Rhs::Op { op, args, int_arg } => {
+                        if !op.constant_partials() {
+                            for a in args {
+                                operand_reads(temps, a, &mut out);
+                            }
+                            if let Some(c) = int_arg {
+                                out.extend(&c.reads);
+                            }
+                        }
+                    }
+                    Rhs::Load { index, .. } => out.extend(&index.reads),
+                    rhs @ Rhs::Call { .. } => rhs_reads(temps, rhs, &mut out),
+                    Rhs::Expr(_) => {}
+                }
+            }
+        }
+        Stmt::If { flag, .. } if facts.relevant(f, s) => out.push(*flag),
+        Stmt::For { range, exit, .. } if facts.relevant(f, s) => {
+            out.push(range.start);
+            out.push(range.end);
+            for a in &range.adapters {
+                if let Adapter::StepBy(v) = a {
+                    out.push(*v);
+                }
+            }
+            if let Some(e) = exit {
+                out.push(e.trips);
+            }
+        }
+        Stmt::While { trips, .. } if facts.relevant(f, s) => out.push(*trips),
+        _ => {}
+    }
+    out
+}
+
+// ----- to-be-recorded -----
+
+/// Forward walk; `pending` holds the variables with a needed read since their last assignment.
+fn tbr_block(f: &Func, facts: &mut Facts, b: &Block, pending: &mut BTreeSet<VarId>) {
+    for s in &b.stmts {
+        tbr_stmt(f, facts, s, pending);
+    }
+}
+
+fn def(facts: &mut Facts, site: SiteId, v: VarId, kills: bool, pending: &mut BTreeSet<VarId>) {
+    if facts.recompute[v] {
+        pending.remove(&v);
+        return;
+    }
+    if pending.contains(&v) {
+        facts.save[site] = if facts.site_in_loop[site] { Save::Tape } else { Save::Slot };
+    }
+    if kills {
+        pending.remove(&v);
+    }
+}
+
+fn tbr_stmt(f: &Func, facts: &mut Facts, s: &Stmt, pending: &mut BTreeSet<VarId>) {
+    match s {
+        Stmt::Assign { site, place, .. } => {
+            pending.extend(rev_reads(f, facts, s).into_iter().filter(|v| facts.needed[*v]));
+            if let Some(v) = defined_var(s) {
+                if facts.recompute[v] && facts.needed[v] {
+                    pending.extend(stmt_reads(s));
+                }
+            }
+            match place {
+                Place::Var(v) => def(facts, *site, *v, true, pending),
+                Place::Elem { buf, .. } => def(facts, *site, *buf, false, pending),
+            }
+        }
+        Stmt::Set { site, dst, .. } => {
+            if facts.recompute[*dst] && facts.needed[*dst] {
+                pending.extend(stmt_reads(s));
+            }
+            def(facts, *site, *dst, true, pending);
+        }
+        Stmt::BufDecl { site, buf, .. } => def(facts, *site, *buf, true, pending),
+        Stmt::If { then_branch, else_branch, .. } => {
+            let mut other = pending.clone();
+            tbr_block(f, facts, then_branch, pending);
+            tbr_block(f, facts, else_branch, &mut other);
+            pending.extend(other);
+            pending.extend(rev_reads(f, facts, s));
+        }
+        Stmt::For { index, body, exit, .. } => {
+            let entry = pending.clone();
+            let mut head = entry.clone();
+            loop {
+                let mut p = head.clone();
+                p.remove(index);
+                tbr_block(f, facts, body, &mut p);
+                p.extend(entry.iter().copied());
+                if p == head {
+                    break;
+                }
+                head = p;
+            }
+            *pending = head;
+            if let Some(e) = exit {
+                def(facts, e.site, e.trips, true, pending);
+            }
+            pending.extend(rev_reads(f, facts, s));
+        }
+        Stmt::While { cond, body, trips, site, .. } => {
+            let entry = pending.clone();
+            let mut head = entry.clone();
+            loop {
+                let mut p = head.clone();
+                tbr_block(f, facts, cond, &mut p);
+                tbr_block(f, facts, body, &mut p);
+                p.extend(entry.iter().copied());
+                if p == head {
+                    break;
+                }
+                head = p;
+            }
+            tbr_block(f, facts, cond, &mut head);
+            *pending = head;
+            def(facts, *site, *trips, true, pending);
+            pending.extend(rev_reads(f, facts, s));
+        }
+        Stmt::Plain(_) => {}
+    }
+}

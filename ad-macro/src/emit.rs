@@ -1,0 +1,494 @@
+//! Emission: IR + facts → the tokens of `f_grad`.
+//!
+//! This module owns names, declarations and the forward sweep; `adjoint.rs` writes the reverse
+//! sweep. Every generated local is named `<base>_<id>` (`<base>` is the user's name or a
+//! generated word, `<id>` the variable's number) or a fixed name beginning with `__` that does
+//! not end in `_<digits>`, and carries `Span::mixed_site()`: user code copied into the output
+//! cannot see them, and two of them can never be equal.
+
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{format_ident, quote};
+
+use crate::analyse::{Facts, Save};
+use crate::ir::*;
+
+pub fn var_ident(var: &Var, id: VarId) -> Ident {
+    Ident::new(&format!("{}_{}", var.name, id), Span::mixed_site())
+}
+
+pub fn fixed(name: &str) -> Ident {
+    Ident::new(name, Span::mixed_site())
+}
+
+/// How a variable is declared in `f_grad`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Decl {
+    /// Parameters, loop indices and temporaries: bound where they are defined.
+    Bound,
+    /// Defined once at the top level of the body: `let` at that point.
+    InPlace,
+    /// Declared with a default value before the forward sweep, assigned afterwards.
+    Hoisted,
+}
+
+pub struct Emitter<'a> {
+    pub f: &'a Func,
+    pub facts: &'a Facts,
+    pub decl: Vec<Decl>,
+    /// `::core::primitive::f64` (or `f32`).
+    pub t: TokenStream,
+    /// Nesting depth of regions while emitting (0: the function's top-level block).
+    pub depth: usize,
+}
+
+impl<'a> Emitter<'a> {
+    pub fn new(f: &'a Func, facts: &'a Facts) -> Self {
+        let float = &f.float;
+        let mut decl: Vec<Decl> = f
+            .vars
+            .iter()
+            .map(|v| match v.role {
+                Role::Param { .. } | Role::LoopIndex | Role::Temp => Decl::Bound,
+                _ => Decl::Hoisted,
+            })
+            .collect();
+        // A variable defined exactly once, at the top level, is declared where it is defined.
+        let mut defs = vec![0usize; f.vars.len()];
+        f.body.walk(&mut |s| match s {
+            Stmt::Assign { place: Place::Var(v), .. } | Stmt::Set { dst: v, .. } => defs[*v] += 1,
+            Stmt::Assign { place: Place::Elem { buf, .. }, .. } | Stmt::BufDecl { buf, .. } => defs[*buf] += 1,
+            Stmt::For { index, exit, .. } => {
+                defs[*index] += 1;
+                if let Some(e) = exit {
+                    defs[e.trips] += 1;
+                }
+            }
+            Stmt::While { trips, .. } => defs[*trips] += 1,
+            _ => {}
+        });
+        for s in &f.body.stmts {
+            let v = match s {
+                Stmt::Assign { place: Place::Var(v), .. } | Stmt::Set { dst: v, .. } => Some(*v),
+                Stmt::BufDecl { buf, .. } => Some(*buf),
+                _ => None,
+            };
+            if let Some(v) = v {
+                if defs[v] == 1 && decl[v] == Decl::Hoisted {
+                    decl[v] = Decl::InPlace;
+                }
+            }
+        }
+        Emitter { f, facts, decl, t: quote!(::core::primitive::#float), depth: 0 }
+    }
+
+    pub fn ident(&self, v: VarId) -> Ident {
+        var_ident(&self.f.vars[v], v)
+    }
+
+    pub fn bar(&self, v: VarId) -> Ident {
+        let var = &self.f.vars[v];
+        Ident::new(&format!("{}_{}_bar", var.name, v), Span::mixed_site())
+    }
+
+    pub fn tape(&self, v: VarId) -> Ident {
+        let var = &self.f.vars[v];
+        Ident::new(&format!("{}_{}_tape", var.name, v), Span::mixed_site())
+    }
+
+    /// The tape of a buffer's whole contents, saved when it is declared again in a loop.
+    pub fn decl_tape(&self, v: VarId) -> Ident {
+        let var = &self.f.vars[v];
+        Ident::new(&format!("{}_{}_decls", var.name, v), Span::mixed_site())
+    }
+
+    pub fn slot(&self, v: VarId, site: SiteId) -> Ident {
+        let var = &self.f.vars[v];
+        Ident::new(&format!("{}_{}_s{}", var.name, v, site), Span::mixed_site())
+    }
+
+    pub fn operand(&self, o: &Operand) -> TokenStream {
+        match o {
+            Operand::Var(v) => {
+                let i = self.ident(*v);
+                quote!(#i)
+            }
+            Operand::Const(t) => t.clone(),
+        }
+    }
+
+    /// The forward value of one node.
+    pub fn node_expr(&self, node: &Node) -> TokenStream {
+        match &node.rhs {
+            Rhs::Op { op, args, int_arg } => {
+                let args: Vec<_> = args.iter().map(|a| self.operand(a)).collect();
+                op.forward(&args, int_arg.as_ref().map(|c| &c.tokens))
+            }
+            Rhs::Load { buf, index } => {
+                let b = self.ident(*buf);
+                let i = &index.tokens;
+                quote!(#b[#i])
+            }
+            Rhs::Call { path, args } => {
+                let args = args.iter().map(|a| self.call_arg(a));
+                quote!(#path(#(#args),*))
+            }
+            Rhs::Expr(c) => c.tokens.clone(),
+        }
+    }
+
+    pub fn call_arg(&self, a: &CallArg) -> TokenStream {
+        match a {
+            CallArg::Float(o) => self.operand(o),
+            CallArg::Slice(v) => {
+                let i = self.ident(*v);
+                if self.f.vars[*v].sort == Sort::Buffer {
+                    quote!(&#i)
+                } else {
+                    quote!(#i)
+                }
+            }
+            CallArg::Other(c) => c.tokens.clone(),
+        }
+    }
+
+    pub fn temps(&self, temps: &[Node], only: Option<&[bool]>) -> TokenStream {
+        let t = &self.t;
+        let lets = temps.iter().enumerate().filter(|(k, _)| only.is_none_or(|o| o[*k])).map(|(_, n)| {
+            let id = self.ident(n.id);
+            let e = self.node_expr(n);
+            if self.facts.active[n.id] {
+                quote!(let #id: #t = #e;)
+            } else {
+                quote!(let #id = #e;)
+            }
+        });
+        quote!(#(#lets)*)
+    }
+
+    /// `let` for a variable declared in place, nothing for a hoisted one.
+    fn let_for(&self, v: VarId) -> TokenStream {
+        if self.decl[v] != Decl::InPlace {
+            return quote!();
+        }
+        let t = &self.t;
+        let i = self.ident(v);
+        if self.f.vars[v].sort == Sort::Float && self.facts.active[v] {
+            quote!(let mut #i: #t)
+        } else {
+            quote!(let mut #i)
+        }
+    }
+
+    /// The statement that saves `current` before site `site` of `v` overwrites it.
+    fn save(&self, site: SiteId, v: VarId, current: TokenStream) -> TokenStream {
+        match self.facts.save[site] {
+            Save::No => quote!(),
+            Save::Slot => {
+                let s = self.slot(v, site);
+                quote!(#s = #current;)
+            }
+            Save::Tape => {
+                let tape = self.tape(v);
+                quote!(#tape.push(#current);)
+            }
+        }
+    }
+
+    /// The statement that restores what `save` saved, into `target`.
+    pub fn restore(&self, site: SiteId, v: VarId, target: TokenStream) -> TokenStream {
+        match self.facts.save[site] {
+            Save::No => quote!(),
+            Save::Slot => {
+                let s = self.slot(v, site);
+                quote!(#target = #s;)
+            }
+            Save::Tape => {
+                let tape = self.tape(v);
+                quote!(#target = #tape.pop();)
+            }
+        }
+    }
+
+    // ----- forward sweep -----
+
+    pub fn fwd_block(&mut self, b: &Block) -> TokenStream {
+        let stmts: Vec<_> = b.stmts.iter().map(|s| self.fwd_stmt(s, true)).collect();
+        quote!(#(#stmts)*)
+    }
+
+    /// One statement of the forward sweep; `record` is false when recomputing in the reverse.
+    pub fn fwd_stmt(&mut self, s: &Stmt, record: bool) -> TokenStream {
+        match s {
+            Stmt::Assign { site, place, temps, value, .. } => {
+                let temps_ts = self.temps(temps, None);
+                let val = self.operand(value);
+                match place {
+                    Place::Var(v) => {
+                        let id = self.ident(*v);
+                        let save = if record { self.save(*site, *v, quote!(#id)) } else { quote!() };
+                        let let_ = if record { self.let_for(*v) } else { quote!() };
+                        if let_.is_empty() {
+                            quote!(#temps_ts #save #id = #val;)
+                        } else {
+                            quote!(#temps_ts #let_ = #val;)
+                        }
+                    }
+                    Place::Elem { buf, index } => {
+                        let b = self.ident(*buf);
+                        let i = &index.tokens;
+                        let k = fixed("__i");
+                        let save = if record { self.save(*site, *buf, quote!(#b[#k])) } else { quote!() };
+                        if save.is_empty() {
+                            quote!(#temps_ts #b[#i] = #val;)
+                        } else {
+                            quote!(#temps_ts { let #k: usize = #i; #save #b[#k] = #val; })
+                        }
+                    }
+                }
+            }
+            Stmt::Set { site, dst, code } => {
+                let id = self.ident(*dst);
+                let c = &code.tokens;
+                let let_ = if record { self.let_for(*dst) } else { quote!() };
+                if !let_.is_empty() {
+                    return quote!(#let_ = #c;);
+                }
+                let save = if record { self.save(*site, *dst, quote!(#id)) } else { quote!() };
+                quote!(#save #id = #c;)
+            }
+            Stmt::BufDecl { site, buf, init } => {
+                let b = self.ident(*buf);
+                let c = &init.tokens;
+                let let_ = self.let_for(*buf);
+                if !let_.is_empty() {
+                    return quote!(#let_ = #c;);
+                }
+                if record && self.facts.save[*site] != Save::No {
+                    let tape = self.decl_tape(*buf);
+                    quote!(#tape.push(::core::mem::replace(&mut #b, #c));)
+                } else {
+                    quote!(#b = #c;)
+                }
+            }
+            Stmt::If { flag, then_branch, else_branch } => {
+                let c = self.ident(*flag);
+                self.depth += 1;
+                let t = self.fwd_block(then_branch);
+                let e = self.fwd_block(else_branch);
+                self.depth -= 1;
+                if else_branch.stmts.is_empty() {
+                    quote!(if #c { #t })
+                } else {
+                    quote!(if #c { #t } else { #e })
+                }
+            }
+            Stmt::For { index, range, body, exit } => {
+                let i = self.ident(*index);
+                let iter = self.range_iter(range);
+                self.depth += 1;
+                let b = self.fwd_block(body);
+                self.depth -= 1;
+                match exit {
+                    None => quote!(for #i in #iter { #b }),
+                    Some(e) => {
+                        let n = format_ident!("__n{}", e.site, span = Span::mixed_site());
+                        let stop = &e.stop.tokens;
+                        let trips = self.ident(e.trips);
+                        let save = self.save(e.site, e.trips, quote!(#trips));
+                        quote! {
+                            let mut #n: usize = 0;
+                            for #i in #iter {
+                                #b
+                                #n += 1;
+                                if #stop { break; }
+                            }
+                            #save
+                            #trips = #n;
+                        }
+                    }
+                }
+            }
+            Stmt::While { cond, flag, body, trips, site, stop } => {
+                let n = format_ident!("__n{}", site, span = Span::mixed_site());
+                let c = self.ident(*flag);
+                self.depth += 1;
+                let cond = self.fwd_block(cond);
+                let b = self.fwd_block(body);
+                self.depth -= 1;
+                let stop = stop.as_ref().map(|s| {
+                    let t = &s.tokens;
+                    quote!(if #t { break; })
+                });
+                let tr = self.ident(*trips);
+                let save = self.save(*site, *trips, quote!(#tr));
+                quote! {
+                    let mut #n: usize = 0;
+                    loop {
+                        #cond
+                        if !#c { break; }
+                        #b
+                        #n += 1;
+                        #stop
+                    }
+                    #save
+                    #tr = #n;
+                }
+            }
+            Stmt::Plain(c) => c.tokens.clone(),
+        }
+    }
+
+    /// `(lo..hi)` followed by the loop's adapters.
+    pub fn range_iter(&self, r: &LoopRange) -> TokenStream {
+        let lo = self.ident(r.start);
+        let hi = self.ident(r.end);
+        let mut it = quote!((#lo..#hi));
+        for a in &r.adapters {
+            it = match a {
+                Adapter::Rev => quote!(#it.rev()),
+                Adapter::StepBy(s) => {
+                    let s = self.ident(*s);
+                    quote!(#it.step_by(#s))
+                }
+            };
+        }
+        it
+    }
+
+    // ----- declarations -----
+
+    /// Declarations before the forward sweep: hoisted variables, tapes and slots.
+    pub fn hoisted(&self) -> TokenStream {
+        let t = &self.t;
+        let mut out = Vec::new();
+        for (v, var) in self.f.vars.iter().enumerate() {
+            if self.decl[v] == Decl::Hoisted {
+                let id = self.ident(v);
+                out.push(match var.sort {
+                    Sort::Float if self.facts.active[v] => quote!(let mut #id: #t = 0.0;),
+                    Sort::Buffer => match &var.array_len {
+                        Some(len) => quote!(let mut #id = [0.0 as #t; #len];),
+                        None => quote!(let mut #id: ::std::vec::Vec<#t> = ::std::vec::Vec::new();),
+                    },
+                    _ => quote!(let mut #id = ::core::default::Default::default();),
+                });
+            }
+        }
+        // Tapes and slots, one per saving site.
+        let mut tapes = std::collections::BTreeSet::new();
+        let mut decl_tapes = std::collections::BTreeSet::new();
+        self.f.body.walk(&mut |s| {
+            let (site, v, elem) = match s {
+                Stmt::Assign { site, place: Place::Var(v), .. } => (*site, *v, false),
+                Stmt::Assign { site, place: Place::Elem { buf, .. }, .. } => (*site, *buf, true),
+                Stmt::Set { site, dst, .. } => (*site, *dst, false),
+                Stmt::BufDecl { site, buf, .. } => {
+                    if self.facts.save[*site] != Save::No {
+                        decl_tapes.insert(*buf);
+                    }
+                    return;
+                }
+                Stmt::For { exit: Some(e), .. } => (e.site, e.trips, false),
+                Stmt::While { site, trips, .. } => (*site, *trips, false),
+                _ => return,
+            };
+            match self.facts.save[site] {
+                Save::No => {}
+                Save::Tape => {
+                    tapes.insert(v);
+                }
+                Save::Slot => {
+                    let s = self.slot(v, site);
+                    let sort = self.f.vars[v].sort;
+                    out.push(if elem || sort == Sort::Float && self.facts.active[v] {
+                        quote!(let mut #s: #t = 0.0;)
+                    } else {
+                        quote!(let mut #s = ::core::default::Default::default();)
+                    });
+                }
+            }
+        });
+        for v in tapes {
+            let tape = self.tape(v);
+            out.push(quote!(let mut #tape = ::ad::__private::Tape::new();));
+        }
+        for v in decl_tapes {
+            let tape = self.decl_tape(v);
+            out.push(quote!(let mut #tape = ::ad::__private::Tape::new();));
+        }
+        quote!(#(#out)*)
+    }
+}
+
+/// The whole `f_grad` item.
+pub fn emit(item: &syn::ItemFn, f: &Func, facts: &Facts) -> TokenStream {
+    let mut e = Emitter::new(f, facts);
+    let t = e.t.clone();
+    let vis = &item.vis;
+    let name = format_ident!("{}_grad", item.sig.ident);
+    let items = &f.items;
+
+    let mut params = Vec::new();
+    let mut checks = Vec::new();
+    let mut grads = Vec::new();
+    for p in &f.params {
+        let id = e.ident(p.var);
+        let ty = &p.ty;
+        let m = if p.mutable { quote!(mut) } else { quote!() };
+        params.push(quote!(#m #id: #ty));
+        if p.active {
+            let bar = e.bar(p.var);
+            match &p.shadow_ty {
+                Some(sty) => {
+                    params.push(quote!(#bar: #sty));
+                    let msg = format!(
+                        "ad: the shadow of `{}` has length {{}} but `{}` has length {{}}",
+                        f.vars[p.var].name, f.vars[p.var].name
+                    );
+                    checks.push(quote! {
+                        ::core::assert!(#bar.len() == #id.len(), #msg, #bar.len(), #id.len());
+                        #bar.fill(0.0);
+                    });
+                }
+                None => grads.push(bar),
+            }
+        }
+    }
+    let k = grads.len();
+
+    let hoisted = e.hoisted();
+    let forward = e.fwd_block(&f.body);
+    let reverse = e.rev_block(&f.body, false);
+    let adjoints = e.adjoint_decls();
+    let ret = e.ident(f.ret);
+    let ret_bar = e.bar(f.ret);
+    let value = fixed("__value");
+    let doc = format!(
+        "Value and gradient of [`{}`], from one reverse sweep (generated by `#[gradient]`).",
+        item.sig.ident
+    );
+    quote! {
+        #[doc = #doc]
+        #[allow(
+            unused_mut,
+            unused_variables,
+            unused_assignments,
+            unused_parens,
+            unused_braces,
+            non_snake_case,
+            dead_code,
+            clippy::all
+        )]
+        #vis fn #name(#(#params),*) -> (#t, [#t; #k]) {
+            #(#items)*
+            #(#checks)*
+            #hoisted
+            #forward
+            let #value: #t = #ret;
+            #adjoints
+            #ret_bar = 1.0;
+            #reverse
+            (#value, [#(#grads),*])
+        }
+    }
+}

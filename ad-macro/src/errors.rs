@@ -1,0 +1,35 @@
+//! Errors are collected, not returned one at a time: a body with three unsupported constructs
+//! reports all three (as serde's `Ctxt` does).
+
+use std::fmt::Display;
+
+use proc_macro2::Span;
+
+#[derive(Default)]
+pub struct Errors {
+    errors: Vec<syn::Error>,
+}
+
+impl Errors {
+    pub fn error(&mut self, span: Span, message: impl Display) {
+        self.errors.push(syn::Error::new(span, message));
+    }
+
+    pub fn push(&mut self, e: syn::Error) {
+        self.errors.push(e);
+    }
+
+    pub fn has_errors(&self) -> bool {
+        !self.errors.is_empty()
+    }
+
+    /// All errors combined into one, if there were any.
+    pub fn combined(self) -> Option<syn::Error> {
+        let mut iter = self.errors.into_iter();
+        let mut first = iter.next()?;
+        for e in iter {
+            first.combine(e);
+        }
+        Some(first)
+    }
+}

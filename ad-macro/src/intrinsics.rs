@@ -1,0 +1,218 @@
+//! The table of differentiable operations: how each is written in the forward sweep and which
+//! `ad_runtime::rules` function gives its partial derivatives. The formulas themselves live only
+//! in the runtime; this table says whether they depend on values (`constant_partials`), which
+//! decides what the reverse sweep must keep.
+
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::quote;
+
+macro_rules! ops {
+    ($( $variant:ident = $name:literal, $kind:ident, $constant:literal; )*) => {
+        /// A differentiable operation.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum Op { $( $variant, )* }
+
+        impl Op {
+            /// The rule's name in `ad_runtime::rules`, which is also the method's name.
+            pub fn name(self) -> &'static str {
+                match self { $( Op::$variant => $name, )* }
+            }
+            pub fn kind(self) -> Kind {
+                match self { $( Op::$variant => Kind::$kind, )* }
+            }
+            /// True when the partial derivatives do not depend on any value.
+            pub fn constant_partials(self) -> bool {
+                match self { $( Op::$variant => $constant, )* }
+            }
+            /// The float method of this name, if it has a rule.
+            pub fn method(name: &str) -> Option<Op> {
+                match name {
+                    $( $name if Kind::$kind.is_method() => Some(Op::$variant), )*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+/// How an operation is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// `a + b` and friends.
+    Infix,
+    /// `-a`.
+    Prefix,
+    /// `a.sin()`.
+    Unary,
+    /// `a.powi(n)`: one float and an `i32`.
+    PowI,
+    /// `a.atan2(b)`.
+    Binary,
+    /// `a.mul_add(b, c)`.
+    Ternary,
+}
+
+impl Kind {
+    fn is_method(self) -> bool {
+        !matches!(self, Kind::Infix | Kind::Prefix)
+    }
+    /// Number of float arguments, the receiver included.
+    pub fn arity(self) -> usize {
+        match self {
+            Kind::Prefix | Kind::Unary | Kind::PowI => 1,
+            Kind::Infix | Kind::Binary => 2,
+            Kind::Ternary => 3,
+        }
+    }
+}
+
+ops! {
+    Add = "add", Infix, true;
+    Sub = "sub", Infix, true;
+    Mul = "mul", Infix, false;
+    Div = "div", Infix, false;
+    Rem = "rem", Infix, false;
+    Neg = "neg", Prefix, true;
+    Sin = "sin", Unary, false;
+    Cos = "cos", Unary, false;
+    Tan = "tan", Unary, false;
+    Asin = "asin", Unary, false;
+    Acos = "acos", Unary, false;
+    Atan = "atan", Unary, false;
+    Sinh = "sinh", Unary, false;
+    Cosh = "cosh", Unary, false;
+    Tanh = "tanh", Unary, false;
+    Asinh = "asinh", Unary, false;
+    Acosh = "acosh", Unary, false;
+    Atanh = "atanh", Unary, false;
+    Exp = "exp", Unary, false;
+    Exp2 = "exp2", Unary, false;
+    ExpM1 = "exp_m1", Unary, false;
+    Ln = "ln", Unary, false;
+    Log2 = "log2", Unary, false;
+    Log10 = "log10", Unary, false;
+    Ln1p = "ln_1p", Unary, false;
+    Sqrt = "sqrt", Unary, false;
+    Cbrt = "cbrt", Unary, false;
+    Recip = "recip", Unary, false;
+    Abs = "abs", Unary, false;
+    Signum = "signum", Unary, true;
+    ToRadians = "to_radians", Unary, true;
+    ToDegrees = "to_degrees", Unary, true;
+    Floor = "floor", Unary, true;
+    Ceil = "ceil", Unary, true;
+    Round = "round", Unary, true;
+    Trunc = "trunc", Unary, true;
+    Fract = "fract", Unary, true;
+    Powi = "powi", PowI, false;
+    Atan2 = "atan2", Binary, false;
+    Powf = "powf", Binary, false;
+    Hypot = "hypot", Binary, false;
+    Log = "log", Binary, false;
+    Max = "max", Binary, false;
+    Min = "min", Binary, false;
+    Copysign = "copysign", Binary, false;
+    MulAdd = "mul_add", Ternary, false;
+    Clamp = "clamp", Ternary, false;
+}
+
+impl Op {
+    /// The forward computation, written as the user would.
+    pub fn forward(self, args: &[TokenStream], int_arg: Option<&TokenStream>) -> TokenStream {
+        let method = Ident::new(self.name(), Span::call_site());
+        match (self.kind(), args) {
+            (Kind::Infix, [a, b]) => {
+                let op = match self {
+                    Op::Add => quote!(+),
+                    Op::Sub => quote!(-),
+                    Op::Mul => quote!(*),
+                    Op::Div => quote!(/),
+                    _ => quote!(%),
+                };
+                quote!(#a #op #b)
+            }
+            (Kind::Prefix, [a]) => quote!(-#a),
+            (Kind::PowI, [a]) => quote!(#a.#method(#int_arg)),
+            (_, [a, rest @ ..]) => quote!(#a.#method(#(#rest),*)),
+            _ => quote!(),
+        }
+    }
+}
+
+/// Float methods that return something other than a float: kept as inactive code.
+pub fn is_inactive_float_method(name: &str) -> bool {
+    matches!(
+        name,
+        "is_nan"
+            | "is_infinite"
+            | "is_finite"
+            | "is_normal"
+            | "is_subnormal"
+            | "is_sign_positive"
+            | "is_sign_negative"
+            | "to_bits"
+            | "total_cmp"
+            | "partial_cmp"
+            | "classify"
+            | "to_string"
+            | "to_le_bytes"
+            | "to_be_bytes"
+            | "to_ne_bytes"
+    )
+}
+
+/// Float-typed constants reachable as `f64::NAME` or `f64::consts::NAME`.
+pub fn is_float_const(name: &str) -> bool {
+    matches!(
+        name,
+        "EPSILON"
+            | "MAX"
+            | "MIN"
+            | "MIN_POSITIVE"
+            | "INFINITY"
+            | "NEG_INFINITY"
+            | "NAN"
+            | "PI"
+            | "TAU"
+            | "E"
+            | "SQRT_2"
+            | "LN_2"
+            | "LN_10"
+            | "LOG2_E"
+            | "LOG2_10"
+            | "LOG10_E"
+            | "LOG10_2"
+            | "FRAC_PI_2"
+            | "FRAC_PI_3"
+            | "FRAC_PI_4"
+            | "FRAC_PI_6"
+            | "FRAC_PI_8"
+            | "FRAC_1_PI"
+            | "FRAC_2_PI"
+            | "FRAC_2_SQRT_PI"
+            | "FRAC_1_SQRT_2"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn method_lookup_excludes_operators() {
+        assert_eq!(Op::method("sin"), Some(Op::Sin));
+        assert_eq!(Op::method("mul_add"), Some(Op::MulAdd));
+        assert_eq!(Op::method("add"), None);
+        assert_eq!(Op::method("neg"), None);
+        assert_eq!(Op::method("sin_cos"), None);
+    }
+
+    #[test]
+    fn forward_is_written_as_the_user_would() {
+        let a = quote!(a);
+        let b = quote!(b);
+        assert_eq!(Op::Mul.forward(&[a.clone(), b.clone()], None).to_string(), "a * b");
+        assert_eq!(Op::Atan2.forward(&[a.clone(), b], None).to_string(), "a . atan2 (b)");
+        assert_eq!(Op::Powi.forward(&[a], Some(&quote!(3))).to_string(), "a . powi (3)");
+    }
+}

@@ -1,0 +1,230 @@
+//! [`Tape`]: the stack of values recorded by a forward sweep for the reverse sweep.
+
+use core::mem::size_of;
+
+/// A stack of values the forward sweep of a loop records and the reverse sweep pops back.
+///
+/// Only values that the forward sweep overwrites and the reverse sweep still needs are taped
+/// (loop-carried nonlinear state, overwritten array elements, branch decisions inside loops);
+/// everything else is recomputed. The reverse sweep pops in exactly the opposite order of the
+/// pushes, so popping from an empty tape means the generated code is wrong: it panics with
+/// `"ad: tape underflow"`.
+///
+/// `Tape<T>` is a thin wrapper around a `Vec<T>`; size it once with [`Tape::with_capacity`] when
+/// the number of pushes is known (a loop's trip count) so the forward sweep never reallocates.
+///
+/// ```
+/// use ad_runtime::Tape;
+///
+/// // Forward sweep of x ← r·x·(1 − x), recording each overwritten x.
+/// let (r, steps) = (3.5_f64, 4);
+/// let mut tape = Tape::with_capacity(steps);
+/// let mut x = 0.3;
+/// for _ in 0..steps {
+///     tape.push(x);
+///     x = r * x * (1.0 - x);
+/// }
+/// // Reverse sweep: pop the iterates back in reverse order.
+/// let mut x_bar = 1.0;
+/// for _ in 0..steps {
+///     let x_old = tape.pop();
+///     x_bar *= r * (1.0 - 2.0 * x_old);
+/// }
+/// assert!(tape.is_empty());
+/// # let _ = x_bar;
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Tape<T> {
+    stack: Vec<T>,
+}
+
+impl<T> Tape<T> {
+    /// An empty tape; does not allocate.
+    ///
+    /// ```
+    /// let tape = ad_runtime::Tape::<f64>::new();
+    /// assert!(tape.is_empty());
+    /// assert_eq!(tape.capacity(), 0);
+    /// ```
+    #[inline]
+    pub const fn new() -> Self {
+        Tape { stack: Vec::new() }
+    }
+
+    /// An empty tape with room for at least `n` values before it reallocates.
+    ///
+    /// ```
+    /// let tape = ad_runtime::Tape::<f64>::with_capacity(100);
+    /// assert!(tape.capacity() >= 100);
+    /// assert_eq!(tape.len(), 0);
+    /// ```
+    #[inline]
+    pub fn with_capacity(n: usize) -> Self {
+        Tape {
+            stack: Vec::with_capacity(n),
+        }
+    }
+
+    /// Makes room for at least `n` more values.
+    ///
+    /// ```
+    /// let mut tape = ad_runtime::Tape::<f32>::new();
+    /// tape.push(1.0);
+    /// tape.reserve(10);
+    /// assert!(tape.capacity() >= 11);
+    /// ```
+    #[inline]
+    pub fn reserve(&mut self, n: usize) {
+        self.stack.reserve(n);
+    }
+
+    /// Records `v` on top of the tape.
+    ///
+    /// ```
+    /// let mut tape = ad_runtime::Tape::new();
+    /// tape.push(2.5_f64);
+    /// assert_eq!(tape.len(), 1);
+    /// ```
+    #[inline(always)]
+    pub fn push(&mut self, v: T) {
+        self.stack.push(v);
+    }
+
+    /// Removes and returns the most recently pushed value.
+    ///
+    /// # Panics
+    ///
+    /// With the message `"ad: tape underflow"` if the tape is empty. Generated code pops exactly
+    /// what it pushed, so this signals a bug in the generated code, not in the user's.
+    ///
+    /// ```
+    /// let mut tape = ad_runtime::Tape::new();
+    /// tape.push(1.0_f64);
+    /// tape.push(2.0);
+    /// assert_eq!(tape.pop(), 2.0);
+    /// assert_eq!(tape.pop(), 1.0);
+    /// ```
+    #[inline(always)]
+    #[track_caller]
+    pub fn pop(&mut self) -> T {
+        match self.stack.pop() {
+            Some(v) => v,
+            None => underflow(),
+        }
+    }
+
+    /// Number of values currently on the tape.
+    ///
+    /// ```
+    /// let mut tape = ad_runtime::Tape::new();
+    /// tape.extend_from_slice(&[1.0_f64, 2.0, 3.0]);
+    /// assert_eq!(tape.len(), 3);
+    /// ```
+    #[inline(always)]
+    pub fn len(&self) -> usize {
+        self.stack.len()
+    }
+
+    /// Whether the tape holds no values.
+    ///
+    /// ```
+    /// let mut tape = ad_runtime::Tape::new();
+    /// assert!(tape.is_empty());
+    /// tape.push(true);
+    /// assert!(!tape.is_empty());
+    /// ```
+    #[inline(always)]
+    pub fn is_empty(&self) -> bool {
+        self.stack.is_empty()
+    }
+
+    /// Removes every value, keeping the allocation.
+    ///
+    /// ```
+    /// let mut tape = ad_runtime::Tape::with_capacity(8);
+    /// tape.extend_from_slice(&[1.0_f64, 2.0]);
+    /// tape.clear();
+    /// assert!(tape.is_empty());
+    /// assert!(tape.capacity() >= 8);
+    /// ```
+    #[inline]
+    pub fn clear(&mut self) {
+        self.stack.clear();
+    }
+
+    /// Number of values the tape can hold without reallocating.
+    ///
+    /// The buffer never shrinks, so after a sweep this is at least the tape's peak length.
+    ///
+    /// ```
+    /// let tape = ad_runtime::Tape::<f64>::with_capacity(16);
+    /// assert!(tape.capacity() >= 16);
+    /// ```
+    #[inline]
+    pub fn capacity(&self) -> usize {
+        self.stack.capacity()
+    }
+
+    /// Heap memory held by the tape, in bytes: `capacity() * size_of::<T>()`.
+    ///
+    /// Since the buffer never shrinks, this reports the peak memory a sweep used.
+    ///
+    /// ```
+    /// let mut tape = ad_runtime::Tape::<f64>::with_capacity(4);
+    /// assert_eq!(tape.bytes(), tape.capacity() * 8);
+    /// ```
+    #[inline]
+    pub fn bytes(&self) -> usize {
+        self.stack.capacity() * size_of::<T>()
+    }
+}
+
+impl<T: Copy> Tape<T> {
+    /// Pushes every value of `values`, in order (so `values[len - 1]` ends on top).
+    ///
+    /// The inverse is [`Tape::pop_into`].
+    ///
+    /// ```
+    /// let mut tape = ad_runtime::Tape::new();
+    /// tape.extend_from_slice(&[1.0_f64, 2.0, 3.0]);
+    /// assert_eq!(tape.pop(), 3.0);
+    /// ```
+    #[inline]
+    pub fn extend_from_slice(&mut self, values: &[T]) {
+        self.stack.extend_from_slice(values);
+    }
+
+    /// Pops the top `dst.len()` values into `dst`, in the order they were pushed: the inverse of
+    /// [`Tape::extend_from_slice`] (saving and restoring a whole array).
+    ///
+    /// # Panics
+    ///
+    /// With the message `"ad: tape underflow"` if the tape holds fewer than `dst.len()` values;
+    /// the tape is then left unchanged.
+    ///
+    /// ```
+    /// let mut tape = ad_runtime::Tape::new();
+    /// let mut state = [1.0_f64, 2.0, 3.0];
+    /// tape.extend_from_slice(&state);
+    /// state = [0.0; 3]; // overwritten by the forward sweep
+    /// tape.pop_into(&mut state);
+    /// assert_eq!(state, [1.0, 2.0, 3.0]);
+    /// assert!(tape.is_empty());
+    /// ```
+    #[inline]
+    #[track_caller]
+    pub fn pop_into(&mut self, dst: &mut [T]) {
+        let Some(start) = self.stack.len().checked_sub(dst.len()) else {
+            underflow()
+        };
+        dst.copy_from_slice(&self.stack[start..]);
+        self.stack.truncate(start);
+    }
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn underflow() -> ! {
+    panic!("ad: tape underflow")
+}

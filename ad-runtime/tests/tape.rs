@@ -1,0 +1,145 @@
+//! Tape round trips and its underflow invariant.
+
+use ad_runtime::Tape;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+#[test]
+fn push_pop_is_last_in_first_out() {
+    let mut tape = Tape::new();
+    for i in 0..100 {
+        tape.push(f64::from(i) * 0.5);
+    }
+    assert_eq!(tape.len(), 100);
+    for i in (0..100).rev() {
+        assert_eq!(tape.pop(), f64::from(i) * 0.5);
+    }
+    assert!(tape.is_empty());
+}
+
+#[test]
+fn extend_and_pop_into_round_trip() {
+    let mut tape = Tape::with_capacity(10);
+    let a = [1.0_f32, 2.0, 3.0];
+    let b = [4.0_f32, 5.0];
+    tape.push(0.5);
+    tape.extend_from_slice(&a);
+    tape.extend_from_slice(&b);
+    assert_eq!(tape.len(), 6);
+
+    let mut b_back = [0.0; 2];
+    tape.pop_into(&mut b_back);
+    assert_eq!(b_back, b);
+    let mut a_back = [0.0; 3];
+    tape.pop_into(&mut a_back);
+    assert_eq!(a_back, a);
+    assert_eq!(tape.pop(), 0.5);
+    assert!(tape.is_empty());
+}
+
+#[test]
+fn extend_from_slice_pushes_in_order() {
+    let mut tape = Tape::new();
+    tape.extend_from_slice(&[1, 2, 3]);
+    assert_eq!((tape.pop(), tape.pop(), tape.pop()), (3, 2, 1));
+}
+
+#[test]
+fn pop_into_an_empty_slice_is_a_no_op() {
+    let mut tape: Tape<f64> = Tape::new();
+    tape.pop_into(&mut []);
+    tape.push(1.0);
+    tape.pop_into(&mut []);
+    assert_eq!(tape.len(), 1);
+}
+
+#[test]
+#[should_panic(expected = "ad: tape underflow")]
+fn pop_from_empty_panics() {
+    let mut tape: Tape<f64> = Tape::new();
+    tape.pop();
+}
+
+#[test]
+fn pop_into_more_than_recorded_panics_and_leaves_the_tape_unchanged() {
+    let mut tape = Tape::new();
+    tape.extend_from_slice(&[1.0_f64, 2.0]);
+    let mut dst = [0.0; 3];
+    let err = catch_unwind(AssertUnwindSafe(|| tape.pop_into(&mut dst))).unwrap_err();
+    assert_eq!(err.downcast_ref::<&str>(), Some(&"ad: tape underflow"));
+    assert_eq!(tape.len(), 2);
+    assert_eq!(dst, [0.0; 3]);
+}
+
+#[test]
+fn clear_keeps_the_allocation() {
+    let mut tape = Tape::with_capacity(64);
+    tape.extend_from_slice(&[1.0_f64; 64]);
+    let cap = tape.capacity();
+    tape.clear();
+    assert!(tape.is_empty());
+    assert_eq!(tape.capacity(), cap);
+}
+
+#[test]
+fn memory_reporting() {
+    let mut tape: Tape<f64> = Tape::new();
+    assert_eq!((tape.capacity(), tape.bytes()), (0, 0));
+    tape.reserve(10);
+    assert!(tape.capacity() >= 10);
+    assert_eq!(tape.bytes(), tape.capacity() * 8);
+
+    let bits: Tape<bool> = Tape::with_capacity(32);
+    assert_eq!(bits.bytes(), bits.capacity());
+    let singles: Tape<f32> = Tape::with_capacity(5);
+    assert_eq!(singles.bytes(), singles.capacity() * 4);
+}
+
+#[test]
+fn capacity_tracks_the_peak() {
+    let mut tape = Tape::new();
+    for i in 0..1000 {
+        tape.push(i);
+    }
+    while !tape.is_empty() {
+        tape.pop();
+    }
+    assert!(tape.capacity() >= 1000);
+}
+
+#[test]
+fn branch_decisions_and_non_copy_values() {
+    let mut decisions = Tape::default();
+    for i in 0..10 {
+        decisions.push(i % 3 == 0);
+    }
+    let replay: Vec<bool> = (0..10).map(|_| decisions.pop()).collect();
+    let expected: Vec<bool> = (0..10).rev().map(|i| i % 3 == 0).collect();
+    assert_eq!(replay, expected);
+
+    let mut strings = Tape::new();
+    strings.push(String::from("a"));
+    strings.push(String::from("b"));
+    assert_eq!(strings.pop(), "b");
+    assert_eq!(strings.clone().pop(), "a");
+}
+
+/// The logistic-map recurrence of DESIGN.md, taped and reversed, against the closed-form
+/// derivative of two steps.
+#[test]
+fn reverse_sweep_of_a_recurrence() {
+    let (x0, r) = (0.3_f64, 2.5_f64);
+    let mut tape = Tape::with_capacity(2);
+    let mut x = x0;
+    for _ in 0..2 {
+        tape.push(x);
+        x = r * x * (1.0 - x);
+    }
+    let mut x_bar = 1.0;
+    while !tape.is_empty() {
+        let x_old = tape.pop();
+        x_bar *= r * (1.0 - 2.0 * x_old);
+    }
+    let x1 = r * x0 * (1.0 - x0);
+    let expected = r * (1.0 - 2.0 * x1) * r * (1.0 - 2.0 * x0);
+    approx::assert_relative_eq!(x_bar, expected, max_relative = 1e-15);
+}
