@@ -64,7 +64,13 @@ impl Emitter<'_> {
     fn rev_stmt(&mut self, s: &Stmt) -> TokenStream {
         let t = self.t.clone();
         match s {
-            Stmt::Assign { site, place, temps, value, .. } => {
+            Stmt::Assign {
+                site,
+                place,
+                temps,
+                value,
+                ..
+            } => {
                 let g = fixed("__g");
                 let k = fixed("__i");
                 let active = self.facts.place_active(place);
@@ -72,7 +78,11 @@ impl Emitter<'_> {
                     Place::Var(v) => {
                         let id = self.ident(*v);
                         let bar = self.bar(*v);
-                        let head = if active { quote!(let #g: #t = #bar; #bar = 0.0;) } else { quote!() };
+                        let head = if active {
+                            quote!(let #g: #t = #bar; #bar = 0.0;)
+                        } else {
+                            quote!()
+                        };
                         (head, self.restore(*site, *v, quote!(#id)))
                     }
                     Place::Elem { buf, index } => {
@@ -132,7 +142,11 @@ impl Emitter<'_> {
                 };
                 quote!(#zero #restore)
             }
-            Stmt::If { flag, then_branch, else_branch } => {
+            Stmt::If {
+                flag,
+                then_branch,
+                else_branch,
+            } => {
                 let c = self.ident(*flag);
                 self.depth += 1;
                 let tb = self.rev_block(then_branch, false);
@@ -144,7 +158,12 @@ impl Emitter<'_> {
                     quote!(if #c { #tb } else { #eb })
                 }
             }
-            Stmt::For { index, range, body, exit } => {
+            Stmt::For {
+                index,
+                range,
+                body,
+                exit,
+            } => {
                 let i = self.ident(*index);
                 let iter = self.range_iter(range);
                 self.depth += 1;
@@ -162,7 +181,9 @@ impl Emitter<'_> {
                     }
                 }
             }
-            Stmt::While { body, trips, site, .. } => {
+            Stmt::While {
+                body, trips, site, ..
+            } => {
                 let tr = self.ident(*trips);
                 self.depth += 1;
                 let b = self.rev_block(body, true);
@@ -259,12 +280,20 @@ impl Emitter<'_> {
                 // Rules with constant partials get zeros for values they ignore, so that nothing
                 // is recomputed for them.
                 let vals: Vec<TokenStream> = if op.constant_partials() {
-                    args.iter().map(|_| quote!(0.0 as #t)).chain([quote!(0.0 as #t)]).collect()
+                    args.iter()
+                        .map(|_| quote!(0.0 as #t))
+                        .chain([quote!(0.0 as #t)])
+                        .collect()
                 } else {
                     let y = self.ident(node.id);
-                    args.iter().map(|a| self.operand(a)).chain([quote!(#y)]).collect()
+                    args.iter()
+                        .map(|a| self.operand(a))
+                        .chain([quote!(#y)])
+                        .collect()
                 };
-                let ds: Vec<Ident> = (0..args.len()).map(|k| format_ident!("__d{}", k, span = proc_macro2::Span::mixed_site())).collect();
+                let ds: Vec<Ident> = (0..args.len())
+                    .map(|k| format_ident!("__d{}", k, span = proc_macro2::Span::mixed_site()))
+                    .collect();
                 let call = match op.kind() {
                     Kind::PowI => {
                         let n = &int_arg.as_ref().expect("powi has an exponent").tokens;
@@ -304,12 +333,14 @@ impl Emitter<'_> {
                     call_args.push(self.call_arg(a));
                     match a {
                         CallArg::Float(o) => {
-                            let d = format_ident!("__d{}", k, span = proc_macro2::Span::mixed_site());
+                            let d =
+                                format_ident!("__d{}", k, span = proc_macro2::Span::mixed_site());
                             ds.push(d.clone());
                             float_args.push((o, d));
                         }
                         CallArg::Slice(v) => {
-                            let s = format_ident!("__s{}", k, span = proc_macro2::Span::mixed_site());
+                            let s =
+                                format_ident!("__s{}", k, span = proc_macro2::Span::mixed_site());
                             let id = self.ident(*v);
                             let is_array = match self.f.vars[*v].sort {
                                 Sort::Buffer => self.f.vars[*v].array_len.is_some(),

@@ -44,18 +44,25 @@ impl Facts {
     /// Whether a statement has anything to do in the reverse sweep.
     pub fn relevant(&self, f: &Func, s: &Stmt) -> bool {
         match s {
-            Stmt::Assign { site, place, .. } => self.place_active(place) || self.save[*site] != Save::No,
+            Stmt::Assign { site, place, .. } => {
+                self.place_active(place) || self.save[*site] != Save::No
+            }
             Stmt::Set { site, dst, .. } => self.active[*dst] || self.save[*site] != Save::No,
             Stmt::BufDecl { site, buf, .. } => {
                 (self.active[*buf] && self.site_in_loop[*site]) || self.save[*site] != Save::No
             }
-            Stmt::If { then_branch, else_branch, .. } => {
-                self.block_relevant(f, then_branch) || self.block_relevant(f, else_branch)
-            }
+            Stmt::If {
+                then_branch,
+                else_branch,
+                ..
+            } => self.block_relevant(f, then_branch) || self.block_relevant(f, else_branch),
             Stmt::For { body, exit, .. } => {
-                self.block_relevant(f, body) || exit.as_ref().is_some_and(|e| self.save[e.site] != Save::No)
+                self.block_relevant(f, body)
+                    || exit.as_ref().is_some_and(|e| self.save[e.site] != Save::No)
             }
-            Stmt::While { body, site, .. } => self.block_relevant(f, body) || self.save[*site] != Save::No,
+            Stmt::While { body, site, .. } => {
+                self.block_relevant(f, body) || self.save[*site] != Save::No
+            }
             Stmt::Plain(_) => false,
         }
     }
@@ -134,7 +141,13 @@ fn activity(f: &Func, facts: &mut Facts) {
     loop {
         let mut changed = false;
         f.body.walk(&mut |s| {
-            if let Stmt::Assign { place, temps, value, .. } = s {
+            if let Stmt::Assign {
+                place,
+                temps,
+                value,
+                ..
+            } = s
+            {
                 for node in temps {
                     let a = match &node.rhs {
                         Rhs::Op { args, .. } => args.iter().any(|o| facts.operand_active(o)),
@@ -174,7 +187,10 @@ fn activity(f: &Func, facts: &mut Facts) {
 /// The variable a statement assigns as a whole (not buffer elements).
 pub fn defined_var(s: &Stmt) -> Option<VarId> {
     match s {
-        Stmt::Assign { place: Place::Var(v), .. } => Some(*v),
+        Stmt::Assign {
+            place: Place::Var(v),
+            ..
+        } => Some(*v),
         Stmt::Set { dst, .. } => Some(*dst),
         _ => None,
     }
@@ -198,11 +214,17 @@ fn count_defs(b: &Block, in_loop: bool, defs: &mut [usize], site_in_loop: &mut [
                 site_in_loop[*site] = in_loop;
                 defs[*buf] += 1;
             }
-            Stmt::If { then_branch, else_branch, .. } => {
+            Stmt::If {
+                then_branch,
+                else_branch,
+                ..
+            } => {
                 count_defs(then_branch, in_loop, defs, site_in_loop);
                 count_defs(else_branch, in_loop, defs, site_in_loop);
             }
-            Stmt::For { body, exit, index, .. } => {
+            Stmt::For {
+                body, exit, index, ..
+            } => {
                 defs[*index] += 1;
                 if let Some(e) = exit {
                     site_in_loop[e.site] = in_loop;
@@ -210,7 +232,13 @@ fn count_defs(b: &Block, in_loop: bool, defs: &mut [usize], site_in_loop: &mut [
                 }
                 count_defs(body, true, defs, site_in_loop);
             }
-            Stmt::While { cond, body, site, trips, .. } => {
+            Stmt::While {
+                cond,
+                body,
+                site,
+                trips,
+                ..
+            } => {
                 site_in_loop[*site] = in_loop;
                 defs[*trips] += 1;
                 count_defs(cond, true, defs, site_in_loop);
@@ -224,25 +252,48 @@ fn count_defs(b: &Block, in_loop: bool, defs: &mut [usize], site_in_loop: &mut [
 /// Every variable (and buffer) a statement writes, nested statements included.
 fn writes(s: &Stmt, out: &mut BTreeSet<VarId>) {
     match s {
-        Stmt::Assign { place: Place::Var(v), .. } | Stmt::Set { dst: v, .. } => {
+        Stmt::Assign {
+            place: Place::Var(v),
+            ..
+        }
+        | Stmt::Set { dst: v, .. } => {
             out.insert(*v);
         }
-        Stmt::Assign { place: Place::Elem { buf, .. }, .. } | Stmt::BufDecl { buf, .. } => {
+        Stmt::Assign {
+            place: Place::Elem { buf, .. },
+            ..
+        }
+        | Stmt::BufDecl { buf, .. } => {
             out.insert(*buf);
         }
-        Stmt::If { then_branch, else_branch, .. } => {
-            then_branch.stmts.iter().chain(&else_branch.stmts).for_each(|s| writes(s, out));
+        Stmt::If {
+            then_branch,
+            else_branch,
+            ..
+        } => {
+            then_branch
+                .stmts
+                .iter()
+                .chain(&else_branch.stmts)
+                .for_each(|s| writes(s, out));
         }
-        Stmt::For { index, body, exit, .. } => {
+        Stmt::For {
+            index, body, exit, ..
+        } => {
             out.insert(*index);
             if let Some(e) = exit {
                 out.insert(e.trips);
             }
             body.stmts.iter().for_each(|s| writes(s, out));
         }
-        Stmt::While { cond, body, trips, .. } => {
+        Stmt::While {
+            cond, body, trips, ..
+        } => {
             out.insert(*trips);
-            cond.stmts.iter().chain(&body.stmts).for_each(|s| writes(s, out));
+            cond.stmts
+                .iter()
+                .chain(&body.stmts)
+                .for_each(|s| writes(s, out));
         }
         Stmt::Plain(_) => {}
     }
@@ -252,7 +303,12 @@ fn writes(s: &Stmt, out: &mut BTreeSet<VarId>) {
 pub fn stmt_reads(s: &Stmt) -> Vec<VarId> {
     let mut out = Vec::new();
     match s {
-        Stmt::Assign { place, temps, value, .. } => {
+        Stmt::Assign {
+            place,
+            temps,
+            value,
+            ..
+        } => {
             operand_reads(temps, value, &mut out);
             if let Place::Elem { index, .. } = place {
                 out.extend(&index.reads);
@@ -314,14 +370,21 @@ fn recomputable(f: &Func, b: &Block, loop_body: bool, defs: &[usize], recompute:
                     let mut later = BTreeSet::new();
                     b.stmts[i + 1..].iter().for_each(|s| writes(s, &mut later));
                     let reads = stmt_reads(s);
-                    if reads.iter().all(|r| !later.contains(r) && !recompute_blocked(f, *r)) {
+                    if reads
+                        .iter()
+                        .all(|r| !later.contains(r) && !recompute_blocked(f, *r))
+                    {
                         recompute[v] = true;
                     }
                 }
             }
         }
         match s {
-            Stmt::If { then_branch, else_branch, .. } => {
+            Stmt::If {
+                then_branch,
+                else_branch,
+                ..
+            } => {
                 recomputable(f, then_branch, false, defs, recompute);
                 recomputable(f, else_branch, false, defs, recompute);
             }
@@ -345,11 +408,17 @@ fn needed_block(f: &Func, facts: &Facts, b: &Block, needed: &mut [bool]) {
             needed[v] = true;
         }
         match s {
-            Stmt::If { then_branch, else_branch, .. } => {
+            Stmt::If {
+                then_branch,
+                else_branch,
+                ..
+            } => {
                 needed_block(f, facts, then_branch, needed);
                 needed_block(f, facts, else_branch, needed);
             }
-            Stmt::For { body, .. } | Stmt::While { body, .. } => needed_block(f, facts, body, needed),
+            Stmt::For { body, .. } | Stmt::While { body, .. } => {
+                needed_block(f, facts, body, needed)
+            }
             _ => {}
         }
     }
@@ -415,7 +484,11 @@ fn def(facts: &mut Facts, site: SiteId, v: VarId, kills: bool, pending: &mut BTr
         return;
     }
     if pending.contains(&v) {
-        facts.save[site] = if facts.site_in_loop[site] { Save::Tape } else { Save::Slot };
+        facts.save[site] = if facts.site_in_loop[site] {
+            Save::Tape
+        } else {
+            Save::Slot
+        };
     }
     if kills {
         pending.remove(&v);
@@ -425,7 +498,11 @@ fn def(facts: &mut Facts, site: SiteId, v: VarId, kills: bool, pending: &mut BTr
 fn tbr_stmt(f: &Func, facts: &mut Facts, s: &Stmt, pending: &mut BTreeSet<VarId>) {
     match s {
         Stmt::Assign { site, place, .. } => {
-            pending.extend(rev_reads(f, facts, s).into_iter().filter(|v| facts.needed[*v]));
+            pending.extend(
+                rev_reads(f, facts, s)
+                    .into_iter()
+                    .filter(|v| facts.needed[*v]),
+            );
             if let Some(v) = defined_var(s) {
                 if facts.recompute[v] && facts.needed[v] {
                     pending.extend(stmt_reads(s));
@@ -443,14 +520,20 @@ fn tbr_stmt(f: &Func, facts: &mut Facts, s: &Stmt, pending: &mut BTreeSet<VarId>
             def(facts, *site, *dst, true, pending);
         }
         Stmt::BufDecl { site, buf, .. } => def(facts, *site, *buf, true, pending),
-        Stmt::If { then_branch, else_branch, .. } => {
+        Stmt::If {
+            then_branch,
+            else_branch,
+            ..
+        } => {
             let mut other = pending.clone();
             tbr_block(f, facts, then_branch, pending);
             tbr_block(f, facts, else_branch, &mut other);
             pending.extend(other);
             pending.extend(rev_reads(f, facts, s));
         }
-        Stmt::For { index, body, exit, .. } => {
+        Stmt::For {
+            index, body, exit, ..
+        } => {
             let entry = pending.clone();
             let mut head = entry.clone();
             loop {
@@ -469,7 +552,13 @@ fn tbr_stmt(f: &Func, facts: &mut Facts, s: &Stmt, pending: &mut BTreeSet<VarId>
             }
             pending.extend(rev_reads(f, facts, s));
         }
-        Stmt::While { cond, body, trips, site, .. } => {
+        Stmt::While {
+            cond,
+            body,
+            trips,
+            site,
+            ..
+        } => {
             let entry = pending.clone();
             let mut head = entry.clone();
             loop {

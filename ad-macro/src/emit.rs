@@ -7,7 +7,7 @@
 //! cannot see them, and two of them can never be equal.
 
 use proc_macro2::{Ident, Span, TokenStream};
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, quote_spanned};
 
 use crate::analyse::{Facts, Save};
 use crate::ir::*;
@@ -55,8 +55,16 @@ impl<'a> Emitter<'a> {
         // A variable defined exactly once, at the top level, is declared where it is defined.
         let mut defs = vec![0usize; f.vars.len()];
         f.body.walk(&mut |s| match s {
-            Stmt::Assign { place: Place::Var(v), .. } | Stmt::Set { dst: v, .. } => defs[*v] += 1,
-            Stmt::Assign { place: Place::Elem { buf, .. }, .. } | Stmt::BufDecl { buf, .. } => defs[*buf] += 1,
+            Stmt::Assign {
+                place: Place::Var(v),
+                ..
+            }
+            | Stmt::Set { dst: v, .. } => defs[*v] += 1,
+            Stmt::Assign {
+                place: Place::Elem { buf, .. },
+                ..
+            }
+            | Stmt::BufDecl { buf, .. } => defs[*buf] += 1,
             Stmt::For { index, exit, .. } => {
                 defs[*index] += 1;
                 if let Some(e) = exit {
@@ -68,7 +76,11 @@ impl<'a> Emitter<'a> {
         });
         for s in &f.body.stmts {
             let v = match s {
-                Stmt::Assign { place: Place::Var(v), .. } | Stmt::Set { dst: v, .. } => Some(*v),
+                Stmt::Assign {
+                    place: Place::Var(v),
+                    ..
+                }
+                | Stmt::Set { dst: v, .. } => Some(*v),
                 Stmt::BufDecl { buf, .. } => Some(*buf),
                 _ => None,
             };
@@ -78,7 +90,13 @@ impl<'a> Emitter<'a> {
                 }
             }
         }
-        Emitter { f, facts, decl, t: quote!(::core::primitive::#float), depth: 0 }
+        Emitter {
+            f,
+            facts,
+            decl,
+            t: quote!(::core::primitive::#float),
+            depth: 0,
+        }
     }
 
     pub fn ident(&self, v: VarId) -> Ident {
@@ -121,7 +139,7 @@ impl<'a> Emitter<'a> {
         match &node.rhs {
             Rhs::Op { op, args, int_arg } => {
                 let args: Vec<_> = args.iter().map(|a| self.operand(a)).collect();
-                op.forward(&args, int_arg.as_ref().map(|c| &c.tokens))
+                op.forward(&args, int_arg.as_ref().map(|c| &c.tokens), node.span)
             }
             Rhs::Load { buf, index } => {
                 let b = self.ident(*buf);
@@ -153,15 +171,19 @@ impl<'a> Emitter<'a> {
 
     pub fn temps(&self, temps: &[Node], only: Option<&[bool]>) -> TokenStream {
         let t = &self.t;
-        let lets = temps.iter().enumerate().filter(|(k, _)| only.is_none_or(|o| o[*k])).map(|(_, n)| {
-            let id = self.ident(n.id);
-            let e = self.node_expr(n);
-            if self.facts.active[n.id] {
-                quote!(let #id: #t = #e;)
-            } else {
-                quote!(let #id = #e;)
-            }
-        });
+        let lets = temps
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| only.is_none_or(|o| o[*k]))
+            .map(|(_, n)| {
+                let id = self.ident(n.id);
+                let e = self.node_expr(n);
+                if self.facts.active[n.id] {
+                    quote!(let #id: #t = #e;)
+                } else {
+                    quote!(let #id = #e;)
+                }
+            });
         quote!(#(#lets)*)
     }
 
@@ -219,25 +241,40 @@ impl<'a> Emitter<'a> {
     /// One statement of the forward sweep; `record` is false when recomputing in the reverse.
     pub fn fwd_stmt(&mut self, s: &Stmt, record: bool) -> TokenStream {
         match s {
-            Stmt::Assign { site, place, temps, value, .. } => {
+            Stmt::Assign {
+                site,
+                place,
+                temps,
+                value,
+                span,
+            } => {
                 let temps_ts = self.temps(temps, None);
+                let span = *span;
                 let val = self.operand(value);
                 match place {
                     Place::Var(v) => {
                         let id = self.ident(*v);
-                        let save = if record { self.save(*site, *v, quote!(#id)) } else { quote!() };
+                        let save = if record {
+                            self.save(*site, *v, quote!(#id))
+                        } else {
+                            quote!()
+                        };
                         let let_ = if record { self.let_for(*v) } else { quote!() };
                         if let_.is_empty() {
-                            quote!(#temps_ts #save #id = #val;)
+                            quote_spanned!(span=> #temps_ts #save #id = #val;)
                         } else {
-                            quote!(#temps_ts #let_ = #val;)
+                            quote_spanned!(span=> #temps_ts #let_ = #val;)
                         }
                     }
                     Place::Elem { buf, index } => {
                         let b = self.ident(*buf);
                         let i = &index.tokens;
                         let k = fixed("__i");
-                        let save = if record { self.save(*site, *buf, quote!(#b[#k])) } else { quote!() };
+                        let save = if record {
+                            self.save(*site, *buf, quote!(#b[#k]))
+                        } else {
+                            quote!()
+                        };
                         if save.is_empty() {
                             quote!(#temps_ts #b[#i] = #val;)
                         } else {
@@ -253,7 +290,11 @@ impl<'a> Emitter<'a> {
                 if !let_.is_empty() {
                     return quote!(#let_ = #c;);
                 }
-                let save = if record { self.save(*site, *dst, quote!(#id)) } else { quote!() };
+                let save = if record {
+                    self.save(*site, *dst, quote!(#id))
+                } else {
+                    quote!()
+                };
                 quote!(#save #id = #c;)
             }
             Stmt::BufDecl { site, buf, init } => {
@@ -270,7 +311,11 @@ impl<'a> Emitter<'a> {
                     quote!(#b = #c;)
                 }
             }
-            Stmt::If { flag, then_branch, else_branch } => {
+            Stmt::If {
+                flag,
+                then_branch,
+                else_branch,
+            } => {
                 let c = self.ident(*flag);
                 self.depth += 1;
                 let t = self.fwd_block(then_branch);
@@ -282,14 +327,22 @@ impl<'a> Emitter<'a> {
                     quote!(if #c { #t } else { #e })
                 }
             }
-            Stmt::For { index, range, body, exit } => {
+            Stmt::For {
+                index,
+                range,
+                body,
+                exit,
+            } => {
                 let i = self.ident(*index);
                 let iter = self.range_iter(range);
                 self.depth += 1;
                 let b = self.fwd_block(body);
                 self.depth -= 1;
                 match exit {
-                    None => quote!(for #i in #iter { #b }),
+                    None => {
+                        let reserve = self.reserve(body, &iter);
+                        quote!(#reserve for #i in #iter { #b })
+                    }
                     Some(e) => {
                         let n = format_ident!("__n{}", e.site, span = Span::mixed_site());
                         let stop = &e.stop.tokens;
@@ -308,7 +361,14 @@ impl<'a> Emitter<'a> {
                     }
                 }
             }
-            Stmt::While { cond, flag, body, trips, site, stop } => {
+            Stmt::While {
+                cond,
+                flag,
+                body,
+                trips,
+                site,
+                stop,
+            } => {
                 let n = format_ident!("__n{}", site, span = Span::mixed_site());
                 let c = self.ident(*flag);
                 self.depth += 1;
@@ -336,6 +396,36 @@ impl<'a> Emitter<'a> {
             }
             Stmt::Plain(c) => c.tokens.clone(),
         }
+    }
+
+    /// Tapes pushed once per iteration by the loop body's own statements are sized once, before
+    /// the loop: a recurrence of n steps allocates exactly n values.
+    fn reserve(&self, body: &Block, iter: &TokenStream) -> TokenStream {
+        let mut per_tape = std::collections::BTreeMap::new();
+        for s in &body.stmts {
+            let (site, v) = match s {
+                Stmt::Assign {
+                    site,
+                    place: Place::Var(v),
+                    ..
+                }
+                | Stmt::Set { site, dst: v, .. } => (*site, *v),
+                Stmt::Assign {
+                    site,
+                    place: Place::Elem { buf, .. },
+                    ..
+                } => (*site, *buf),
+                _ => continue,
+            };
+            if self.facts.save[site] == Save::Tape {
+                *per_tape.entry(v).or_insert(0usize) += 1;
+            }
+        }
+        let lines = per_tape.into_iter().map(|(v, k)| {
+            let tape = self.tape(v);
+            quote!(#tape.reserve(#k * ::core::iter::Iterator::size_hint(&#iter).0);)
+        });
+        quote!(#(#lines)*)
     }
 
     /// `(lo..hi)` followed by the loop's adapters.
@@ -379,8 +469,16 @@ impl<'a> Emitter<'a> {
         let mut decl_tapes = std::collections::BTreeSet::new();
         self.f.body.walk(&mut |s| {
             let (site, v, elem) = match s {
-                Stmt::Assign { site, place: Place::Var(v), .. } => (*site, *v, false),
-                Stmt::Assign { site, place: Place::Elem { buf, .. }, .. } => (*site, *buf, true),
+                Stmt::Assign {
+                    site,
+                    place: Place::Var(v),
+                    ..
+                } => (*site, *v, false),
+                Stmt::Assign {
+                    site,
+                    place: Place::Elem { buf, .. },
+                    ..
+                } => (*site, *buf, true),
                 Stmt::Set { site, dst, .. } => (*site, *dst, false),
                 Stmt::BufDecl { site, buf, .. } => {
                     if self.facts.save[*site] != Save::No {

@@ -13,7 +13,8 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     match std::panic::catch_unwind(|| expand_inner(attr, item.clone())) {
         Ok(ts) => ts,
         Err(_) => {
-            let msg = "internal error in #[gradient]: please report this function to the `ad` developers";
+            let msg =
+                "internal error in #[gradient]: please report this function to the `ad` developers";
             quote!(#item ::core::compile_error!(#msg);)
         }
     }
@@ -62,4 +63,26 @@ fn expand_inner(attr: TokenStream, item: TokenStream) -> TokenStream {
     let facts = analyse::analyse(&func);
     let grad = emit::emit(&item_fn, &func, &facts);
     quote!(#item #grad)
+}
+
+#[cfg(test)]
+pub(crate) fn pretty(attr: TokenStream, item: TokenStream) -> String {
+    let out = expand(attr, item);
+    match syn::parse2::<syn::File>(out.clone()) {
+        Ok(file) => prettyplease::unparse(&file),
+        Err(_) => out.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[ignore]
+    fn show() {
+        let src = std::env::var("AD_SHOW").unwrap_or_default();
+        let item: TokenStream = src.parse().unwrap();
+        println!("{}", pretty(quote!(), item));
+    }
 }

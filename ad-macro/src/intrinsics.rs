@@ -4,7 +4,7 @@
 //! decides what the reverse sweep must keep.
 
 use proc_macro2::{Ident, Span, TokenStream};
-use quote::quote;
+use quote::{quote, quote_spanned};
 
 macro_rules! ops {
     ($( $variant:ident = $name:literal, $kind:ident, $constant:literal; )*) => {
@@ -118,22 +118,28 @@ ops! {
 
 impl Op {
     /// The forward computation, written as the user would.
-    pub fn forward(self, args: &[TokenStream], int_arg: Option<&TokenStream>) -> TokenStream {
-        let method = Ident::new(self.name(), Span::call_site());
+    /// Tokens carry `span`, the user's expression, so that rustc's errors point at it.
+    pub fn forward(
+        self,
+        args: &[TokenStream],
+        int_arg: Option<&TokenStream>,
+        span: Span,
+    ) -> TokenStream {
+        let method = Ident::new(self.name(), span);
         match (self.kind(), args) {
             (Kind::Infix, [a, b]) => {
                 let op = match self {
-                    Op::Add => quote!(+),
-                    Op::Sub => quote!(-),
-                    Op::Mul => quote!(*),
-                    Op::Div => quote!(/),
-                    _ => quote!(%),
+                    Op::Add => quote_spanned!(span=> +),
+                    Op::Sub => quote_spanned!(span=> -),
+                    Op::Mul => quote_spanned!(span=> *),
+                    Op::Div => quote_spanned!(span=> /),
+                    _ => quote_spanned!(span=> %),
                 };
                 quote!(#a #op #b)
             }
-            (Kind::Prefix, [a]) => quote!(-#a),
-            (Kind::PowI, [a]) => quote!(#a.#method(#int_arg)),
-            (_, [a, rest @ ..]) => quote!(#a.#method(#(#rest),*)),
+            (Kind::Prefix, [a]) => quote_spanned!(span=> -#a),
+            (Kind::PowI, [a]) => quote_spanned!(span=> #a.#method(#int_arg)),
+            (_, [a, rest @ ..]) => quote_spanned!(span=> #a.#method(#(#rest),*)),
             _ => quote!(),
         }
     }
@@ -211,8 +217,23 @@ mod tests {
     fn forward_is_written_as_the_user_would() {
         let a = quote!(a);
         let b = quote!(b);
-        assert_eq!(Op::Mul.forward(&[a.clone(), b.clone()], None).to_string(), "a * b");
-        assert_eq!(Op::Atan2.forward(&[a.clone(), b], None).to_string(), "a . atan2 (b)");
-        assert_eq!(Op::Powi.forward(&[a], Some(&quote!(3))).to_string(), "a . powi (3)");
+        assert_eq!(
+            Op::Mul
+                .forward(&[a.clone(), b.clone()], None, Span::call_site())
+                .to_string(),
+            "a * b"
+        );
+        assert_eq!(
+            Op::Atan2
+                .forward(&[a.clone(), b], None, Span::call_site())
+                .to_string(),
+            "a . atan2 (b)"
+        );
+        assert_eq!(
+            Op::Powi
+                .forward(&[a], Some(&quote!(3)), Span::call_site())
+                .to_string(),
+            "a . powi (3)"
+        );
     }
 }

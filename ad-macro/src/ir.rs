@@ -55,7 +55,6 @@ pub struct Var {
     pub user_ident: Option<syn::Ident>,
     pub sort: Sort,
     pub role: Role,
-    pub span: Span,
     /// For local array buffers: the length `N` of `[_; N]` (`None` for a `Vec`).
     pub array_len: Option<TokenStream>,
 }
@@ -87,7 +86,11 @@ pub enum CallArg {
 #[derive(Clone, Debug)]
 pub enum Rhs {
     /// An intrinsic or arithmetic operation; `int_arg` is `powi`'s exponent.
-    Op { op: Op, args: Vec<Operand>, int_arg: Option<Code> },
+    Op {
+        op: Op,
+        args: Vec<Operand>,
+        int_arg: Option<Code>,
+    },
     /// `buf[index]` of a slice parameter or a local buffer.
     Load { buf: VarId, index: Code },
     /// A call to another `#[gradient]` function, differentiated through its `_grad`.
@@ -116,14 +119,44 @@ pub type SiteId = usize;
 #[derive(Clone, Debug)]
 pub enum Stmt {
     /// `place = value`, after computing `temps` (the statement's Wengert list).
-    Assign { site: SiteId, place: Place, temps: Vec<Node>, value: Operand, span: Span },
+    Assign {
+        site: SiteId,
+        place: Place,
+        temps: Vec<Node>,
+        value: Operand,
+        span: Span,
+    },
     /// A non-float variable set from inactive code (`let n = x.len();`, flags, bounds).
-    Set { site: SiteId, dst: VarId, code: Code },
+    Set {
+        site: SiteId,
+        dst: VarId,
+        code: Code,
+    },
     /// Declaration (or re-declaration, inside a loop) of a local buffer.
-    BufDecl { site: SiteId, buf: VarId, init: Code },
-    If { flag: VarId, then_branch: Block, else_branch: Block },
-    For { index: VarId, range: LoopRange, body: Block, exit: Option<LoopExit> },
-    While { cond: Block, flag: VarId, body: Block, trips: VarId, site: SiteId, stop: Option<Code> },
+    BufDecl {
+        site: SiteId,
+        buf: VarId,
+        init: Code,
+    },
+    If {
+        flag: VarId,
+        then_branch: Block,
+        else_branch: Block,
+    },
+    For {
+        index: VarId,
+        range: LoopRange,
+        body: Block,
+        exit: Option<LoopExit>,
+    },
+    While {
+        cond: Block,
+        flag: VarId,
+        body: Block,
+        trips: VarId,
+        site: SiteId,
+        stop: Option<Code>,
+    },
     /// Forward-only code with no float result (`println!`, `assert!`, `v.push(i)`).
     Plain(Code),
 }
@@ -187,7 +220,11 @@ impl Block {
         for s in &self.stmts {
             f(s);
             match s {
-                Stmt::If { then_branch, else_branch, .. } => {
+                Stmt::If {
+                    then_branch,
+                    else_branch,
+                    ..
+                } => {
                     then_branch.walk(f);
                     else_branch.walk(f);
                 }

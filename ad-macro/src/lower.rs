@@ -49,14 +49,24 @@ pub fn lower(item: &syn::ItemFn, attr: &Attr, cx: &mut Errors) -> Option<Func> {
         returned: None,
         items: Vec::new(),
     };
-    let ret = l.new_var("ret", Sort::Float, Role::Hidden, sig.ident.span());
+    let ret = l.new_var("ret", Sort::Float, Role::Hidden);
     let params = l.lower_params(sig, attr);
     let mut body = Vec::new();
     l.lower_stmts(&item.block.stmts, &mut body, Sink::Var(ret));
     if let Some(flag) = l.returned {
         let site = l.site();
-        let code = Code { tokens: quote!(false), reads: vec![] };
-        body.insert(0, Stmt::Set { site, dst: flag, code });
+        let code = Code {
+            tokens: quote!(false),
+            reads: vec![],
+        };
+        body.insert(
+            0,
+            Stmt::Set {
+                site,
+                dst: flag,
+                code,
+            },
+        );
     }
     let float = l.float.clone();
     Some(Func {
@@ -83,10 +93,15 @@ fn float_type(ty: &Type) -> Option<syn::Ident> {
         Type::Path(p) if p.qself.is_none() => {
             let last = p.path.segments.last()?;
             let ok_prefix = p.path.segments.len() == 1
-                || p.path.segments.iter().rev().skip(1).all(|s| {
-                    s.ident == "std" || s.ident == "core" || s.ident == "primitive"
-                });
-            if ok_prefix && (last.ident == "f64" || last.ident == "f32") && last.arguments.is_empty()
+                || p.path
+                    .segments
+                    .iter()
+                    .rev()
+                    .skip(1)
+                    .all(|s| s.ident == "std" || s.ident == "core" || s.ident == "primitive");
+            if ok_prefix
+                && (last.ident == "f64" || last.ident == "f32")
+                && last.arguments.is_empty()
             {
                 Some(last.ident.clone())
             } else {
@@ -116,7 +131,16 @@ fn is_int_type(ty: &Type) -> bool {
         if let Some(id) = p.path.get_ident() {
             return matches!(
                 id.to_string().as_str(),
-                "i8" | "i16" | "i32" | "i64" | "i128" | "isize" | "u8" | "u16" | "u32" | "u64" | "u128"
+                "i8" | "i16"
+                    | "i32"
+                    | "i64"
+                    | "i128"
+                    | "isize"
+                    | "u8"
+                    | "u16"
+                    | "u32"
+                    | "u64"
+                    | "u128"
                     | "usize"
             );
         }
@@ -132,10 +156,16 @@ fn check_signature(sig: &syn::Signature, cx: &mut Errors) {
         cx.error(a.span, "#[gradient] does not support `async fn`");
     }
     if let Some(u) = &sig.unsafety {
-        cx.error(u.span, "#[gradient] does not support `unsafe fn`: write a safe function");
+        cx.error(
+            u.span,
+            "#[gradient] does not support `unsafe fn`: write a safe function",
+        );
     }
     if let Some(abi) = &sig.abi {
-        cx.error(abi.extern_token.span, "#[gradient] does not support `extern` functions");
+        cx.error(
+            abi.extern_token.span,
+            "#[gradient] does not support `extern` functions",
+        );
     }
     if !sig.generics.params.is_empty() {
         cx.error(
@@ -169,7 +199,11 @@ impl Exits {
         self.ret || self.brk || self.cont
     }
     fn union(self, o: Exits) -> Exits {
-        Exits { ret: self.ret || o.ret, brk: self.brk || o.brk, cont: self.cont || o.cont }
+        Exits {
+            ret: self.ret || o.ret,
+            brk: self.brk || o.brk,
+            cont: self.cont || o.cont,
+        }
     }
 }
 
@@ -190,13 +224,12 @@ struct Lowerer<'a> {
 }
 
 impl Lowerer<'_> {
-    fn new_var(&mut self, name: &str, sort: Sort, role: Role, span: Span) -> VarId {
+    fn new_var(&mut self, name: &str, sort: Sort, role: Role) -> VarId {
         self.vars.push(Var {
             name: name.to_string(),
             user_ident: None,
             sort,
             role,
-            span,
             array_len: None,
         });
         self.vars.len() - 1
@@ -204,7 +237,7 @@ impl Lowerer<'_> {
 
     fn declare(&mut self, ident: &syn::Ident, sort: Sort, role: Role) -> VarId {
         let name = ident.to_string();
-        let id = self.new_var(name.trim_start_matches("r#"), sort, role, ident.span());
+        let id = self.new_var(name.trim_start_matches("r#"), sort, role);
         self.vars[id].user_ident = Some(ident.clone());
         self.scopes.last_mut().expect("scope").insert(name, id);
         id
@@ -220,13 +253,13 @@ impl Lowerer<'_> {
     }
 
     fn temp(&mut self, rhs: Rhs, span: Span, temps: &mut Vec<Node>) -> Operand {
-        let id = self.new_var("_t", Sort::Float, Role::Temp, span);
+        let id = self.new_var("_t", Sort::Float, Role::Temp);
         temps.push(Node { id, rhs, span });
         Operand::Var(id)
     }
 
-    fn hidden_bool(&mut self, name: &str, span: Span) -> VarId {
-        self.new_var(name, Sort::Bool, Role::Hidden, span)
+    fn hidden_bool(&mut self, name: &str) -> VarId {
+        self.new_var(name, Sort::Bool, Role::Hidden)
     }
 
     fn set(&mut self, dst: VarId, code: Code, out: &mut Vec<Stmt>) {
@@ -266,16 +299,25 @@ impl Lowerer<'_> {
             let (sort, shadow_ty) = self.param_sort(&pt.ty);
             let var = self.declare(&ident, sort, Role::Param { index });
             names.push((ident, var));
-            params.push(Param { var, ty: (*pt.ty).clone(), mutable, active: false, shadow_ty });
+            params.push(Param {
+                var,
+                ty: (*pt.ty).clone(),
+                mutable,
+                active: false,
+                shadow_ty,
+            });
         }
-        let can_be_active = |l: &Self, v: VarId| matches!(l.vars[v].sort, Sort::Float | Sort::Slice);
+        let can_be_active =
+            |l: &Self, v: VarId| matches!(l.vars[v].sort, Sort::Float | Sort::Slice);
         match &attr.wrt {
             Some(wrt) => {
                 for name in wrt {
                     match names.iter().find(|(i, _)| i == name) {
                         None => self.cx.error(
                             name.span(),
-                            format!("`wrt` names `{name}`, which is not a parameter of this function"),
+                            format!(
+                                "`wrt` names `{name}`, which is not a parameter of this function"
+                            ),
                         ),
                         Some((_, v)) if !can_be_active(self, *v) => self.cx.error(
                             name.span(),
@@ -371,7 +413,10 @@ impl Lowerer<'_> {
                                 if let syn::PathArguments::AngleBracketed(args) = &last.arguments {
                                     if let Some(syn::GenericArgument::Type(e)) = args.args.first() {
                                         if float_type(e).is_some() {
-                                            return (Sort::Slice, Some(syn::parse_quote!(&mut [#e])));
+                                            return (
+                                                Sort::Slice,
+                                                Some(syn::parse_quote!(&mut [#e])),
+                                            );
                                         }
                                     }
                                 }
@@ -399,10 +444,17 @@ impl Lowerer<'_> {
             exits = exits.union(e);
             if e.any() && !is_tail {
                 // Guard the rest of the block: it runs only if no exit was taken.
-                let flag = self.hidden_bool("go", stmt.span());
+                let flag = self.hidden_bool("go");
                 let stop = self.stop_code(e);
                 let tokens = &stop.tokens;
-                self.set(flag, Code { tokens: quote!(!(#tokens)), reads: stop.reads }, out);
+                self.set(
+                    flag,
+                    Code {
+                        tokens: quote!(!(#tokens)),
+                        reads: stop.reads,
+                    },
+                    out,
+                );
                 let mut rest = Vec::new();
                 let e2 = self.lower_stmts(&stmts[i + 1..], &mut rest, sink);
                 out.push(Stmt::If {
@@ -430,14 +482,23 @@ impl Lowerer<'_> {
                 reads.extend(l.cont);
             }
         }
-        let idents: Vec<_> = reads.iter().map(|&v| crate::emit::var_ident(&self.vars[v], v)).collect();
-        let tokens = if idents.is_empty() { quote!(false) } else { quote!(#(#idents)||*) };
+        let idents: Vec<_> = reads
+            .iter()
+            .map(|&v| crate::emit::var_ident(&self.vars[v], v))
+            .collect();
+        let tokens = if idents.is_empty() {
+            quote!(false)
+        } else {
+            quote!(#(#idents)||*)
+        };
         Code { tokens, reads }
     }
 
     fn lower_tail(&mut self, expr: &Expr, out: &mut Vec<Stmt>, sink: Sink) -> Exits {
         match (sink, expr) {
-            (Sink::Var(v), e) if self.vars[v].sort == Sort::Float && self.sort_of(e) == Sort::Float => {
+            (Sink::Var(v), e)
+                if self.vars[v].sort == Sort::Float && self.sort_of(e) == Sort::Float =>
+            {
                 self.assign_float(Place::Var(v), e, out);
                 Exits::default()
             }
@@ -472,10 +533,16 @@ impl Lowerer<'_> {
                 Exits::default()
             }
             SynStmt::Macro(m) => {
-                let expr = Expr::Macro(syn::ExprMacro { attrs: m.attrs.clone(), mac: m.mac.clone() });
+                let expr = Expr::Macro(syn::ExprMacro {
+                    attrs: m.attrs.clone(),
+                    mac: m.mac.clone(),
+                });
                 let code = self.verbatim(&expr);
                 let t = &code.tokens;
-                out.push(Stmt::Plain(Code { tokens: quote!(#t;), reads: code.reads }));
+                out.push(Stmt::Plain(Code {
+                    tokens: quote!(#t;),
+                    reads: code.reads,
+                }));
                 Exits::default()
             }
             SynStmt::Expr(e, _) => self.lower_stmt_expr(e, out),
@@ -484,7 +551,9 @@ impl Lowerer<'_> {
 
     fn lower_local(&mut self, local: &syn::Local, out: &mut Vec<Stmt>) {
         let (ident, ty) = match &local.pat {
-            Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => (pi.ident.clone(), None),
+            Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
+                (pi.ident.clone(), None)
+            }
             Pat::Type(pt) => match &*pt.pat {
                 Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
                     (pi.ident.clone(), Some((*pt.ty).clone()))
@@ -495,7 +564,10 @@ impl Lowerer<'_> {
                 if let Some(init) = &local.init {
                     let code = self.verbatim(&init.expr);
                     let t = &code.tokens;
-                    out.push(Stmt::Plain(Code { tokens: quote!(let _ = #t;), reads: code.reads }));
+                    out.push(Stmt::Plain(Code {
+                        tokens: quote!(let _ = #t;),
+                        reads: code.reads,
+                    }));
                 }
                 return;
             }
@@ -503,7 +575,10 @@ impl Lowerer<'_> {
         };
         if let Some(init) = &local.init {
             if let Some((_, diverge)) = &init.diverge {
-                self.cx.error(diverge.span(), "#[gradient] does not support `let ... else`");
+                self.cx.error(
+                    diverge.span(),
+                    "#[gradient] does not support `let ... else`",
+                );
                 return;
             }
         }
@@ -511,16 +586,26 @@ impl Lowerer<'_> {
         // Local buffers: `[c; n]`, `vec![c; n]`, `[a, b, c]`, `vec![a, b, c]`.
         if let Some(init) = init {
             if let Some(buf) = self.buffer_init(init) {
-                let var = self.new_var(&ident.to_string(), Sort::Buffer, Role::Local, ident.span());
+                let var = self.new_var(&ident.to_string(), Sort::Buffer, Role::Local);
                 self.vars[var].user_ident = Some(ident.clone());
                 self.vars[var].array_len = buf.array_len;
                 let site = self.site();
-                out.push(Stmt::BufDecl { site, buf: var, init: buf.init });
+                out.push(Stmt::BufDecl {
+                    site,
+                    buf: var,
+                    init: buf.init,
+                });
                 for (k, e) in buf.elems.iter().enumerate() {
-                    let index = Code { tokens: quote!(#k), reads: vec![] };
+                    let index = Code {
+                        tokens: quote!(#k),
+                        reads: vec![],
+                    };
                     self.assign_float(Place::Elem { buf: var, index }, e, out);
                 }
-                self.scopes.last_mut().expect("scope").insert(ident.to_string(), var);
+                self.scopes
+                    .last_mut()
+                    .expect("scope")
+                    .insert(ident.to_string(), var);
                 return;
             }
         }
@@ -534,7 +619,10 @@ impl Lowerer<'_> {
         };
         if let (Some(t), Some(e)) = (&ty, init) {
             if float_type(t).is_none() && self.sort_of(e) == Sort::Float {
-                self.cx.error(t.span(), "a float expression is stored with a non-float type here");
+                self.cx.error(
+                    t.span(),
+                    "a float expression is stored with a non-float type here",
+                );
             }
         }
         if sort == Sort::Float {
@@ -553,10 +641,13 @@ impl Lowerer<'_> {
         match init {
             Some(e) if sort == Sort::Float => {
                 // The initialiser is lowered before the name is in scope (`let x = x * 2.0`).
-                let var = self.new_var(&ident.to_string(), Sort::Float, Role::Local, ident.span());
+                let var = self.new_var(&ident.to_string(), Sort::Float, Role::Local);
                 self.vars[var].user_ident = Some(ident.clone());
                 self.assign_float(Place::Var(var), e, out);
-                self.scopes.last_mut().expect("scope").insert(ident.to_string(), var);
+                self.scopes
+                    .last_mut()
+                    .expect("scope")
+                    .insert(ident.to_string(), var);
             }
             Some(e) => {
                 let code = self.verbatim(e);
@@ -588,16 +679,18 @@ impl Lowerer<'_> {
                 Exits::default()
             }
             Expr::If(i) => self.lower_if(i, out, Sink::None),
-            Expr::Block(b) if b.label.is_none() => self.scoped(|l| l.lower_stmts(&b.block.stmts, out, Sink::None)),
+            Expr::Block(b) if b.label.is_none() => {
+                self.scoped(|l| l.lower_stmts(&b.block.stmts, out, Sink::None))
+            }
             Expr::Paren(p) => self.lower_stmt_expr(&p.expr, out),
             Expr::ForLoop(f) => self.lower_for(f, out),
-            Expr::While(w) => self.lower_while(Some(&w.cond), &w.body, w.label.as_ref(), w.span(), out),
-            Expr::Loop(l) => self.lower_while(None, &l.body, l.label.as_ref(), l.span(), out),
+            Expr::While(w) => self.lower_while(Some(&w.cond), &w.body, w.label.as_ref(), out),
+            Expr::Loop(l) => self.lower_while(None, &l.body, l.label.as_ref(), out),
             Expr::Return(r) => {
                 let flag = match self.returned {
                     Some(f) => f,
                     None => {
-                        let f = self.hidden_bool("returned", r.span());
+                        let f = self.hidden_bool("returned");
                         self.returned = Some(f);
                         f
                     }
@@ -606,8 +699,18 @@ impl Lowerer<'_> {
                     Some(v) => self.assign_float(Place::Var(0), v, out),
                     None => self.cx.error(r.span(), "`return` needs a float value here"),
                 }
-                self.set(flag, Code { tokens: quote!(true), reads: vec![] }, out);
-                Exits { ret: true, ..Exits::default() }
+                self.set(
+                    flag,
+                    Code {
+                        tokens: quote!(true),
+                        reads: vec![],
+                    },
+                    out,
+                );
+                Exits {
+                    ret: true,
+                    ..Exits::default()
+                }
             }
             Expr::Break(b) => {
                 if b.label.is_some() || b.expr.is_some() {
@@ -623,19 +726,32 @@ impl Lowerer<'_> {
                         let flag = match l.brk {
                             Some(f) => f,
                             None => {
-                                let f = self.hidden_bool("brk", b.span());
+                                let f = self.hidden_bool("brk");
                                 self.loops.last_mut().expect("loop").brk = Some(f);
                                 f
                             }
                         };
-                        self.set(flag, Code { tokens: quote!(true), reads: vec![] }, out);
-                        Exits { brk: true, ..Exits::default() }
+                        self.set(
+                            flag,
+                            Code {
+                                tokens: quote!(true),
+                                reads: vec![],
+                            },
+                            out,
+                        );
+                        Exits {
+                            brk: true,
+                            ..Exits::default()
+                        }
                     }
                 }
             }
             Expr::Continue(c) => {
                 if c.label.is_some() {
-                    self.cx.error(c.span(), "#[gradient] supports `continue` of the innermost loop only");
+                    self.cx.error(
+                        c.span(),
+                        "#[gradient] supports `continue` of the innermost loop only",
+                    );
                 }
                 match self.loops.last_mut() {
                     None => Exits::default(),
@@ -643,20 +759,35 @@ impl Lowerer<'_> {
                         let flag = match l.cont {
                             Some(f) => f,
                             None => {
-                                let f = self.hidden_bool("cont", c.span());
+                                let f = self.hidden_bool("cont");
                                 self.loops.last_mut().expect("loop").cont = Some(f);
                                 f
                             }
                         };
-                        self.set(flag, Code { tokens: quote!(true), reads: vec![] }, out);
-                        Exits { cont: true, ..Exits::default() }
+                        self.set(
+                            flag,
+                            Code {
+                                tokens: quote!(true),
+                                reads: vec![],
+                            },
+                            out,
+                        );
+                        Exits {
+                            cont: true,
+                            ..Exits::default()
+                        }
                     }
                 }
             }
-            Expr::MethodCall(m) if self.sort_of(&m.receiver) == Sort::Opaque || self.sort_of(&m.receiver) == Sort::Buffer => {
-                if matches!(m.method.to_string().as_str(), "push" | "insert" | "extend" | "fill" | "copy_from_slice" | "swap")
-                    && (self.sort_of(&m.receiver) == Sort::Buffer
-                        || m.args.iter().any(|a| self.sort_of(a) == Sort::Float))
+            Expr::MethodCall(m)
+                if self.sort_of(&m.receiver) == Sort::Opaque
+                    || self.sort_of(&m.receiver) == Sort::Buffer =>
+            {
+                if matches!(
+                    m.method.to_string().as_str(),
+                    "push" | "insert" | "extend" | "fill" | "copy_from_slice" | "swap"
+                ) && (self.sort_of(&m.receiver) == Sort::Buffer
+                    || m.args.iter().any(|a| self.sort_of(a) == Sort::Float))
                 {
                     self.cx.error(
                         m.method.span(),
@@ -689,7 +820,10 @@ impl Lowerer<'_> {
     fn plain(&mut self, e: &Expr, out: &mut Vec<Stmt>) {
         let code = self.verbatim(e);
         let t = &code.tokens;
-        out.push(Stmt::Plain(Code { tokens: quote!(#t;), reads: code.reads }));
+        out.push(Stmt::Plain(Code {
+            tokens: quote!(#t;),
+            reads: code.reads,
+        }));
     }
 
     fn scoped<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> R {
@@ -700,7 +834,14 @@ impl Lowerer<'_> {
     }
 
     /// `left = right` or `left op= right`.
-    fn lower_assign(&mut self, left: &Expr, binop: Option<&BinOp>, right: &Expr, span: Span, out: &mut Vec<Stmt>) {
+    fn lower_assign(
+        &mut self,
+        left: &Expr,
+        binop: Option<&BinOp>,
+        right: &Expr,
+        span: Span,
+        out: &mut Vec<Stmt>,
+    ) {
         let left = strip_parens(left);
         let op = binop.and_then(compound_op);
         if binop.is_some() && op.is_none() && self.sort_of(right) == Sort::Float {
@@ -712,8 +853,15 @@ impl Lowerer<'_> {
             Some(b) => syn::parse_quote!(#left #b #right),
         };
         match left {
-            Expr::Path(p) if p.path.get_ident().and_then(|i| self.lookup(&i.to_string())).is_some() => {
-                let var = self.lookup(&p.path.get_ident().expect("ident").to_string()).expect("var");
+            Expr::Path(p)
+                if p.path
+                    .get_ident()
+                    .and_then(|i| self.lookup(&i.to_string()))
+                    .is_some() =>
+            {
+                let var = self
+                    .lookup(&p.path.get_ident().expect("ident").to_string())
+                    .expect("var");
                 let rhs_sort = self.sort_of(right);
                 let sort = self.vars[var].sort;
                 if sort == Sort::Float || rhs_sort == Sort::Float {
@@ -726,16 +874,29 @@ impl Lowerer<'_> {
                             let mut temps = Vec::new();
                             let r = self.lower_float(right, out, &mut temps);
                             let value = self.temp(
-                                Rhs::Op { op, args: vec![Operand::Var(var), r], int_arg: None },
+                                Rhs::Op {
+                                    op,
+                                    args: vec![Operand::Var(var), r],
+                                    int_arg: None,
+                                },
                                 span,
                                 &mut temps,
                             );
                             let site = self.site();
-                            out.push(Stmt::Assign { site, place: Place::Var(var), temps, value, span });
+                            out.push(Stmt::Assign {
+                                site,
+                                place: Place::Var(var),
+                                temps,
+                                value,
+                                span,
+                            });
                         }
                     }
                 } else if matches!(sort, Sort::Slice | Sort::Buffer) {
-                    self.cx.error(span, "assigning a whole slice or buffer is not supported: write its elements");
+                    self.cx.error(
+                        span,
+                        "assigning a whole slice or buffer is not supported: write its elements",
+                    );
                 } else {
                     let r = self.verbatim(right);
                     let rt = &r.tokens;
@@ -806,16 +967,25 @@ impl Lowerer<'_> {
         let mut temps = Vec::new();
         let value = self.lower_float(e, out, &mut temps);
         let site = self.site();
-        out.push(Stmt::Assign { site, place, temps, value, span: e.span() });
+        out.push(Stmt::Assign {
+            site,
+            place,
+            temps,
+            value,
+            span: e.span(),
+        });
     }
 
     fn lower_if(&mut self, i: &syn::ExprIf, out: &mut Vec<Stmt>, sink: Sink) -> Exits {
         if let Expr::Let(l) = &*i.cond {
-            self.cx.error(l.span(), "#[gradient] does not support `if let`: use a plain `if`");
+            self.cx.error(
+                l.span(),
+                "#[gradient] does not support `if let`: use a plain `if`",
+            );
             return Exits::default();
         }
         let cond = self.verbatim(&i.cond);
-        let flag = self.hidden_bool("cond", i.cond.span());
+        let flag = self.hidden_bool("cond");
         self.set(flag, cond, out);
         let mut then_stmts = Vec::new();
         let e1 = self.scoped(|l| l.lower_stmts(&i.then_branch.stmts, &mut then_stmts, sink));
@@ -824,14 +994,17 @@ impl Lowerer<'_> {
             None => {
                 if let Sink::Var(v) = sink {
                     if self.vars[v].sort == Sort::Float && !i.then_branch.stmts.is_empty() {
-                        self.cx.error(i.span(), "an `if` used as a value needs an `else` branch");
+                        self.cx
+                            .error(i.span(), "an `if` used as a value needs an `else` branch");
                     }
                 }
                 Exits::default()
             }
             Some((_, e)) => match &**e {
                 Expr::If(inner) => self.lower_if(inner, &mut else_stmts, sink),
-                Expr::Block(b) => self.scoped(|l| l.lower_stmts(&b.block.stmts, &mut else_stmts, sink)),
+                Expr::Block(b) => {
+                    self.scoped(|l| l.lower_stmts(&b.block.stmts, &mut else_stmts, sink))
+                }
                 other => {
                     self.cx.error(other.span(), "unexpected `else` branch");
                     Exits::default()
@@ -848,7 +1021,8 @@ impl Lowerer<'_> {
 
     fn lower_for(&mut self, f: &syn::ExprForLoop, out: &mut Vec<Stmt>) -> Exits {
         if f.label.is_some() {
-            self.cx.error(f.label.span(), "#[gradient] does not support loop labels");
+            self.cx
+                .error(f.label.span(), "#[gradient] does not support loop labels");
         }
         let Some((start, end, adapters)) = self.loop_range(&f.expr) else {
             self.cx.error(
@@ -858,32 +1032,34 @@ impl Lowerer<'_> {
             );
             return Exits::default();
         };
-        let span = f.span();
-        let start_v = self.new_var("lo", Sort::Int, Role::Hidden, span);
+        let start_v = self.new_var("lo", Sort::Int, Role::Hidden);
         self.set(start_v, start, out);
-        let end_v = self.new_var("hi", Sort::Int, Role::Hidden, span);
+        let end_v = self.new_var("hi", Sort::Int, Role::Hidden);
         self.set(end_v, end, out);
         let mut ads = Vec::new();
         for a in adapters {
             match a {
                 None => ads.push(Adapter::Rev),
                 Some(step) => {
-                    let v = self.new_var("step", Sort::Int, Role::Hidden, span);
+                    let v = self.new_var("step", Sort::Int, Role::Hidden);
                     self.set(v, step, out);
                     ads.push(Adapter::StepBy(v));
                 }
             }
         }
-        self.loops.push(LoopCtx { brk: None, cont: None });
+        self.loops.push(LoopCtx {
+            brk: None,
+            cont: None,
+        });
         let (index, body, exits) = self.scoped(|l| {
             let index = match &*f.pat {
                 Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
                     l.declare(&pi.ident, Sort::Int, Role::LoopIndex)
                 }
-                Pat::Wild(w) => l.new_var("_i", Sort::Int, Role::LoopIndex, w.span()),
+                Pat::Wild(_) => l.new_var("_i", Sort::Int, Role::LoopIndex),
                 other => {
                     l.cx.error(other.span(), "the loop variable must be a plain name");
-                    l.new_var("_i", Sort::Int, Role::LoopIndex, other.span())
+                    l.new_var("_i", Sort::Int, Role::LoopIndex)
                 }
             };
             let mut body = Vec::new();
@@ -894,12 +1070,26 @@ impl Lowerer<'_> {
         let body = self.loop_body(body, &ctx);
         let exit = if exits.brk || exits.ret {
             if let Some(b) = ctx.brk {
-                self.set(b, Code { tokens: quote!(false), reads: vec![] }, out);
+                self.set(
+                    b,
+                    Code {
+                        tokens: quote!(false),
+                        reads: vec![],
+                    },
+                    out,
+                );
             }
-            self.loops.push(LoopCtx { brk: ctx.brk, cont: None });
-            let stop = self.stop_code(Exits { ret: exits.ret, brk: exits.brk, cont: false });
+            self.loops.push(LoopCtx {
+                brk: ctx.brk,
+                cont: None,
+            });
+            let stop = self.stop_code(Exits {
+                ret: exits.ret,
+                brk: exits.brk,
+                cont: false,
+            });
             self.loops.pop();
-            let trips = self.new_var("trips", Sort::Int, Role::Hidden, span);
+            let trips = self.new_var("trips", Sort::Int, Role::Hidden);
             let site = self.site();
             Some(LoopExit { stop, trips, site })
         } else {
@@ -907,18 +1097,35 @@ impl Lowerer<'_> {
         };
         out.push(Stmt::For {
             index,
-            range: LoopRange { start: start_v, end: end_v, adapters: ads },
+            range: LoopRange {
+                start: start_v,
+                end: end_v,
+                adapters: ads,
+            },
             body,
             exit,
         });
-        Exits { ret: exits.ret, ..Exits::default() }
+        Exits {
+            ret: exits.ret,
+            ..Exits::default()
+        }
     }
 
     /// Resets the `continue` flag at the start of every iteration.
     fn loop_body(&mut self, mut body: Vec<Stmt>, ctx: &LoopCtx) -> Block {
         if let Some(c) = ctx.cont {
             let site = self.site();
-            body.insert(0, Stmt::Set { site, dst: c, code: Code { tokens: quote!(false), reads: vec![] } });
+            body.insert(
+                0,
+                Stmt::Set {
+                    site,
+                    dst: c,
+                    code: Code {
+                        tokens: quote!(false),
+                        reads: vec![],
+                    },
+                },
+            );
         }
         Block { stmts: body }
     }
@@ -934,7 +1141,10 @@ impl Lowerer<'_> {
                     syn::RangeLimits::HalfOpen(_) => end,
                     syn::RangeLimits::Closed(_) => {
                         let t = &end.tokens;
-                        Code { tokens: quote!((#t) + 1), reads: end.reads }
+                        Code {
+                            tokens: quote!((#t) + 1),
+                            reads: end.reads,
+                        }
                     }
                 };
                 Some((start, end, Vec::new()))
@@ -959,24 +1169,33 @@ impl Lowerer<'_> {
         cond: Option<&Expr>,
         body_block: &syn::Block,
         label: Option<&syn::Label>,
-        span: Span,
         out: &mut Vec<Stmt>,
     ) -> Exits {
         if let Some(l) = label {
-            self.cx.error(l.span(), "#[gradient] does not support loop labels");
+            self.cx
+                .error(l.span(), "#[gradient] does not support loop labels");
         }
         if let Some(Expr::Let(l)) = cond {
-            self.cx.error(l.span(), "#[gradient] does not support `while let`: use `while` or `loop`");
+            self.cx.error(
+                l.span(),
+                "#[gradient] does not support `while let`: use `while` or `loop`",
+            );
             return Exits::default();
         }
-        let flag = self.hidden_bool("more", span);
+        let flag = self.hidden_bool("more");
         let mut cond_stmts = Vec::new();
         let code = match cond {
             Some(c) => self.verbatim(c),
-            None => Code { tokens: quote!(true), reads: vec![] },
+            None => Code {
+                tokens: quote!(true),
+                reads: vec![],
+            },
         };
         self.set(flag, code, &mut cond_stmts);
-        self.loops.push(LoopCtx { brk: None, cont: None });
+        self.loops.push(LoopCtx {
+            brk: None,
+            cont: None,
+        });
         let (body, exits) = self.scoped(|l| {
             let mut body = Vec::new();
             let exits = l.lower_stmts(&body_block.stmts, &mut body, Sink::None);
@@ -986,19 +1205,43 @@ impl Lowerer<'_> {
         let body = self.loop_body(body, &ctx);
         let stop = if exits.brk || exits.ret {
             if let Some(b) = ctx.brk {
-                self.set(b, Code { tokens: quote!(false), reads: vec![] }, out);
+                self.set(
+                    b,
+                    Code {
+                        tokens: quote!(false),
+                        reads: vec![],
+                    },
+                    out,
+                );
             }
-            self.loops.push(LoopCtx { brk: ctx.brk, cont: None });
-            let stop = self.stop_code(Exits { ret: exits.ret, brk: exits.brk, cont: false });
+            self.loops.push(LoopCtx {
+                brk: ctx.brk,
+                cont: None,
+            });
+            let stop = self.stop_code(Exits {
+                ret: exits.ret,
+                brk: exits.brk,
+                cont: false,
+            });
             self.loops.pop();
             Some(stop)
         } else {
             None
         };
-        let trips = self.new_var("trips", Sort::Int, Role::Hidden, span);
+        let trips = self.new_var("trips", Sort::Int, Role::Hidden);
         let site = self.site();
-        out.push(Stmt::While { cond: Block { stmts: cond_stmts }, flag, body, trips, site, stop });
-        Exits { ret: exits.ret, ..Exits::default() }
+        out.push(Stmt::While {
+            cond: Block { stmts: cond_stmts },
+            flag,
+            body,
+            trips,
+            site,
+            stop,
+        });
+        Exits {
+            ret: exits.ret,
+            ..Exits::default()
+        }
     }
 
     // ----- expressions -----
@@ -1047,8 +1290,14 @@ impl Lowerer<'_> {
                         Sort::Opaque
                     }
                 }
-                BinOp::Eq(_) | BinOp::Ne(_) | BinOp::Lt(_) | BinOp::Le(_) | BinOp::Gt(_) | BinOp::Ge(_)
-                | BinOp::And(_) | BinOp::Or(_) => Sort::Bool,
+                BinOp::Eq(_)
+                | BinOp::Ne(_)
+                | BinOp::Lt(_)
+                | BinOp::Le(_)
+                | BinOp::Gt(_)
+                | BinOp::Ge(_)
+                | BinOp::And(_)
+                | BinOp::Or(_) => Sort::Bool,
                 _ if plain_op(&b.op).is_some() => Sort::Opaque,
                 _ => match (self.sort_of(&b.left), self.sort_of(&b.right)) {
                     (Sort::Int, Sort::Int) => Sort::Int,
@@ -1076,7 +1325,20 @@ impl Lowerer<'_> {
                     }
                     Sort::Float => Sort::Float,
                     Sort::Slice | Sort::Buffer if name == "len" => Sort::Int,
-                    Sort::Int if matches!(name.as_str(), "min" | "max" | "pow" | "abs" | "saturating_sub" | "wrapping_add" | "clamp") => Sort::Int,
+                    Sort::Int
+                        if matches!(
+                            name.as_str(),
+                            "min"
+                                | "max"
+                                | "pow"
+                                | "abs"
+                                | "saturating_sub"
+                                | "wrapping_add"
+                                | "clamp"
+                        ) =>
+                    {
+                        Sort::Int
+                    }
                     _ => Sort::Opaque,
                 }
             }
@@ -1090,7 +1352,9 @@ impl Lowerer<'_> {
                         return Sort::Float;
                     }
                 }
-                if c.args.iter().any(|a| matches!(self.sort_of(a), Sort::Float | Sort::Slice | Sort::Buffer))
+                if c.args
+                    .iter()
+                    .any(|a| matches!(self.sort_of(a), Sort::Float | Sort::Slice | Sort::Buffer))
                 {
                     Sort::Float
                 } else {
@@ -1143,7 +1407,8 @@ impl Lowerer<'_> {
                         return match self.vars[v].sort {
                             Sort::Float => Operand::Var(v),
                             Sort::Slice | Sort::Buffer => {
-                                self.cx.error(span, "a slice is used where a float is expected");
+                                self.cx
+                                    .error(span, "a slice is used where a float is expected");
                                 Operand::Const(quote!(0.0))
                             }
                             _ => self.inactive_temp(e, temps),
@@ -1160,7 +1425,15 @@ impl Lowerer<'_> {
             Expr::Group(g) => self.lower_float(&g.expr, out, temps),
             Expr::Unary(u) if matches!(u.op, UnOp::Neg(_)) => {
                 let a = self.lower_float(&u.expr, out, temps);
-                self.temp(Rhs::Op { op: Op::Neg, args: vec![a], int_arg: None }, span, temps)
+                self.temp(
+                    Rhs::Op {
+                        op: Op::Neg,
+                        args: vec![a],
+                        int_arg: None,
+                    },
+                    span,
+                    temps,
+                )
             }
             Expr::Binary(b) => {
                 let op = match b.op {
@@ -1180,7 +1453,15 @@ impl Lowerer<'_> {
                 };
                 let l = self.lower_float(&b.left, out, temps);
                 let r = self.lower_float(&b.right, out, temps);
-                self.temp(Rhs::Op { op, args: vec![l, r], int_arg: None }, span, temps)
+                self.temp(
+                    Rhs::Op {
+                        op,
+                        args: vec![l, r],
+                        int_arg: None,
+                    },
+                    span,
+                    temps,
+                )
             }
             Expr::MethodCall(m) => {
                 if self.sort_of(&m.receiver) != Sort::Float {
@@ -1205,22 +1486,36 @@ impl Lowerer<'_> {
                         }
                         return self.inactive_temp(e, temps);
                     }
-                    let is_diff = c.args.iter().any(|a| matches!(self.sort_of(a), Sort::Float | Sort::Slice | Sort::Buffer));
+                    let is_diff = c.args.iter().any(|a| {
+                        matches!(self.sort_of(a), Sort::Float | Sort::Slice | Sort::Buffer)
+                    });
                     if !is_diff {
                         return self.inactive_temp(e, temps);
                     }
                     let mut args = Vec::new();
                     for a in &c.args {
                         match self.sort_of(a) {
-                            Sort::Float => args.push(CallArg::Float(self.lower_float(a, out, temps))),
+                            Sort::Float => {
+                                args.push(CallArg::Float(self.lower_float(a, out, temps)))
+                            }
                             Sort::Slice | Sort::Buffer => match strip_parens(a) {
                                 Expr::Path(p) if p.path.get_ident().is_some() => {
-                                    let v = self.lookup(&p.path.get_ident().expect("ident").to_string()).expect("var");
+                                    let v = self
+                                        .lookup(&p.path.get_ident().expect("ident").to_string())
+                                        .expect("var");
                                     args.push(CallArg::Slice(v));
                                 }
-                                Expr::Reference(r) if matches!(strip_parens(&r.expr), Expr::Path(_)) => {
-                                    let Expr::Path(p) = strip_parens(&r.expr) else { unreachable!() };
-                                    match p.path.get_ident().and_then(|i| self.lookup(&i.to_string())) {
+                                Expr::Reference(r)
+                                    if matches!(strip_parens(&r.expr), Expr::Path(_)) =>
+                                {
+                                    let Expr::Path(p) = strip_parens(&r.expr) else {
+                                        unreachable!()
+                                    };
+                                    match p
+                                        .path
+                                        .get_ident()
+                                        .and_then(|i| self.lookup(&i.to_string()))
+                                    {
                                         Some(v) => args.push(CallArg::Slice(v)),
                                         None => {
                                             self.cx.error(a.span(), "pass a slice variable here");
@@ -1229,16 +1524,29 @@ impl Lowerer<'_> {
                                     }
                                 }
                                 _ => {
-                                    self.cx.error(a.span(), "pass a slice or buffer by name here (`x` or `&buf`)");
+                                    self.cx.error(
+                                        a.span(),
+                                        "pass a slice or buffer by name here (`x` or `&buf`)",
+                                    );
                                     return Operand::Const(quote!(0.0));
                                 }
                             },
                             _ => args.push(CallArg::Other(self.verbatim(a))),
                         }
                     }
-                    return self.temp(Rhs::Call { path: p.path.clone(), args }, span, temps);
+                    return self.temp(
+                        Rhs::Call {
+                            path: p.path.clone(),
+                            args,
+                        },
+                        span,
+                        temps,
+                    );
                 }
-                self.cx.error(c.func.span(), "only calls to named functions can be differentiated");
+                self.cx.error(
+                    c.func.span(),
+                    "only calls to named functions can be differentiated",
+                );
                 Operand::Const(quote!(0.0))
             }
             Expr::Index(ix) => {
@@ -1250,7 +1558,8 @@ impl Lowerer<'_> {
                 match buf {
                     Some(b) if matches!(self.vars[b].sort, Sort::Slice | Sort::Buffer) => {
                         if self.sort_of(&ix.index) == Sort::Float {
-                            self.cx.error(ix.index.span(), "indices must be integers, not floats");
+                            self.cx
+                                .error(ix.index.span(), "indices must be integers, not floats");
                         }
                         if matches!(&*ix.index, Expr::Range(_)) {
                             self.cx.error(ix.index.span(), "sub-slices (`x[a..b]`) are not supported: index elements with `x[i]`");
@@ -1282,7 +1591,7 @@ impl Lowerer<'_> {
                 }
             }
             Expr::If(i) if self.sort_of(e) == Sort::Float => {
-                let v = self.new_var("_if", Sort::Float, Role::Local, span);
+                let v = self.new_var("_if", Sort::Float, Role::Local);
                 let exits = self.lower_if(i, out, Sink::Var(v));
                 if exits.any() {
                     self.cx.error(
@@ -1294,7 +1603,7 @@ impl Lowerer<'_> {
                 Operand::Var(v)
             }
             Expr::Block(b) if b.label.is_none() && self.sort_of(e) == Sort::Float => {
-                let v = self.new_var("_blk", Sort::Float, Role::Local, span);
+                let v = self.new_var("_blk", Sort::Float, Role::Local);
                 let exits = self.scoped(|l| l.lower_stmts(&b.block.stmts, out, Sink::Var(v)));
                 if exits.any() {
                     self.cx.error(span, "`return`, `break` and `continue` inside a block used as a value are not supported");
@@ -1306,7 +1615,10 @@ impl Lowerer<'_> {
                 Operand::Const(quote!(0.0))
             }
             Expr::Unsafe(u) => {
-                self.cx.error(u.unsafe_token.span, "`unsafe` is not supported in #[gradient] functions");
+                self.cx.error(
+                    u.unsafe_token.span,
+                    "`unsafe` is not supported in #[gradient] functions",
+                );
                 Operand::Const(quote!(0.0))
             }
             _ => {
@@ -1339,7 +1651,11 @@ impl Lowerer<'_> {
     ) -> Operand {
         let name = method.to_string();
         let Some(op) = Op::method(&name) else {
-            let hint = if name == "sin_cos" { " (call `sin` and `cos` separately)" } else { "" };
+            let hint = if name == "sin_cos" {
+                " (call `sin` and `cos` separately)"
+            } else {
+                ""
+            };
             self.cx.error(
                 method.span(),
                 format!("the float method `{name}` has no derivative rule{hint}; differentiable methods are: sin cos tan asin acos atan atan2 sinh cosh tanh asinh acosh atanh exp exp2 exp_m1 ln log log2 log10 ln_1p sqrt cbrt powi powf recip abs signum hypot mul_add max min clamp to_radians to_degrees floor ceil round trunc fract copysign"),
@@ -1349,26 +1665,45 @@ impl Lowerer<'_> {
         let arity = op.kind().arity();
         let expected = if op == Op::Powi { 2 } else { arity };
         if args.len() != expected {
-            self.cx.error(span, format!("`{name}` takes {} argument(s)", expected - 1));
+            self.cx
+                .error(span, format!("`{name}` takes {} argument(s)", expected - 1));
             return Operand::Const(quote!(0.0));
         }
         let mut ops = Vec::new();
         for a in &args[..arity] {
             ops.push(self.lower_float(a, out, temps));
         }
-        let int_arg = if op == Op::Powi { Some(self.verbatim(args[1])) } else { None };
-        self.temp(Rhs::Op { op, args: ops, int_arg }, span, temps)
+        let int_arg = if op == Op::Powi {
+            Some(self.verbatim(args[1]))
+        } else {
+            None
+        };
+        self.temp(
+            Rhs::Op {
+                op,
+                args: ops,
+                int_arg,
+            },
+            span,
+            temps,
+        )
     }
 
     /// Inactive code: the expression as written, with variables renamed.
     fn verbatim(&mut self, e: &Expr) -> Code {
         let mut e = e.clone();
-        let mut r = Renamer { l: self, reads: Vec::new() };
+        let mut r = Renamer {
+            l: self,
+            reads: Vec::new(),
+        };
         r.visit_expr_mut(&mut e);
         let mut reads = r.reads;
         reads.sort_unstable();
         reads.dedup();
-        Code { tokens: e.to_token_stream(), reads }
+        Code {
+            tokens: e.to_token_stream(),
+            reads,
+        }
     }
 
     fn buffer_init(&mut self, e: &Expr) -> Option<BufInit> {
@@ -1382,15 +1717,24 @@ impl Lowerer<'_> {
                 let len = &r.len;
                 let t = &c.tokens;
                 Some(BufInit {
-                    init: Code { tokens: quote!([#t as #f; #len]), reads: vec![] },
+                    init: Code {
+                        tokens: quote!([#t as #f; #len]),
+                        reads: vec![],
+                    },
                     array_len: Some(quote!(#len)),
                     elems: vec![],
                 })
             }
-            Expr::Array(a) if !a.elems.is_empty() && a.elems.iter().any(|x| self.sort_of(x) == Sort::Float) => {
+            Expr::Array(a)
+                if !a.elems.is_empty()
+                    && a.elems.iter().any(|x| self.sort_of(x) == Sort::Float) =>
+            {
                 let n = a.elems.len();
                 Some(BufInit {
-                    init: Code { tokens: quote!([0.0 as #f; #n]), reads: vec![] },
+                    init: Code {
+                        tokens: quote!([0.0 as #f; #n]),
+                        reads: vec![],
+                    },
                     array_len: Some(quote!(#n)),
                     elems: a.elems.iter().cloned().collect(),
                 })
@@ -1405,7 +1749,10 @@ impl Lowerer<'_> {
                         let n = self.verbatim(&r.1);
                         let (t, nt) = (&c.tokens, &n.tokens);
                         return Some(BufInit {
-                            init: Code { tokens: quote!(::std::vec![#t as #f; #nt]), reads: n.reads },
+                            init: Code {
+                                tokens: quote!(::std::vec![#t as #f; #nt]),
+                                reads: n.reads,
+                            },
                             array_len: None,
                             elems: vec![],
                         });
@@ -1414,14 +1761,19 @@ impl Lowerer<'_> {
                 }
                 let list = m
                     .mac
-                    .parse_body_with(syn::punctuated::Punctuated::<Expr, syn::Token![,]>::parse_terminated)
+                    .parse_body_with(
+                        syn::punctuated::Punctuated::<Expr, syn::Token![,]>::parse_terminated,
+                    )
                     .ok()?;
                 if list.is_empty() || !list.iter().any(|x| self.sort_of(x) == Sort::Float) {
                     return None;
                 }
                 let n = list.len();
                 Some(BufInit {
-                    init: Code { tokens: quote!(::std::vec![0.0 as #f; #n]), reads: vec![] },
+                    init: Code {
+                        tokens: quote!(::std::vec![0.0 as #f; #n]),
+                        reads: vec![],
+                    },
                     array_len: None,
                     elems: list.into_iter().collect(),
                 })
@@ -1470,7 +1822,10 @@ impl VisitMut for Renamer<'_, '_> {
                 );
             }
             Expr::Unsafe(u) => {
-                self.l.cx.error(u.unsafe_token.span, "`unsafe` is not supported in #[gradient] functions");
+                self.l.cx.error(
+                    u.unsafe_token.span,
+                    "`unsafe` is not supported in #[gradient] functions",
+                );
             }
             Expr::Macro(m) => {
                 let bindings = self.bindings(&m.mac.tokens);
@@ -1519,7 +1874,9 @@ impl Renamer<'_, '_> {
                 }
                 seen.insert(name.clone());
                 let var = &self.l.vars[v];
-                let Some(user) = var.user_ident.clone() else { continue };
+                let Some(user) = var.user_ident.clone() else {
+                    continue;
+                };
                 let ident = crate::emit::var_ident(var, v);
                 self.reads.push(v);
                 out.push(match var.sort {
@@ -1563,8 +1920,14 @@ fn block_tail(b: &syn::Block) -> Option<&Expr> {
 fn is_unit_like(e: &Expr) -> bool {
     matches!(
         e,
-        Expr::If(_) | Expr::ForLoop(_) | Expr::While(_) | Expr::Loop(_) | Expr::Return(_) | Expr::Macro(_)
-            | Expr::Assign(_) | Expr::Block(_)
+        Expr::If(_)
+            | Expr::ForLoop(_)
+            | Expr::While(_)
+            | Expr::Loop(_)
+            | Expr::Return(_)
+            | Expr::Macro(_)
+            | Expr::Assign(_)
+            | Expr::Block(_)
     ) || matches!(e, Expr::Binary(b) if plain_op(&b.op).is_some())
 }
 
@@ -1598,14 +1961,21 @@ fn plain_op(op: &BinOp) -> Option<TokenStream> {
 
 fn float_const_path(p: &syn::Path) -> bool {
     let segs: Vec<String> = p.segments.iter().map(|s| s.ident.to_string()).collect();
-    let Some(last) = segs.last() else { return false };
+    let Some(last) = segs.last() else {
+        return false;
+    };
     if !is_float_const(last) || segs.len() < 2 {
         return false;
     }
-    segs[..segs.len() - 1].iter().any(|s| s == "f64" || s == "f32")
-        && segs[..segs.len() - 1]
-            .iter()
-            .all(|s| matches!(s.as_str(), "std" | "core" | "f64" | "f32" | "consts" | "primitive"))
+    segs[..segs.len() - 1]
+        .iter()
+        .any(|s| s == "f64" || s == "f32")
+        && segs[..segs.len() - 1].iter().all(|s| {
+            matches!(
+                s.as_str(),
+                "std" | "core" | "f64" | "f32" | "consts" | "primitive"
+            )
+        })
 }
 
 /// `f64::sin` (also `std::f64::sin`... and `f32::`): the method name.
@@ -1650,7 +2020,9 @@ fn describe(e: &Expr) -> &'static str {
         Expr::Reference(_) => "a reference",
         Expr::Macro(_) => "a macro call",
         Expr::Loop(_) | Expr::While(_) | Expr::ForLoop(_) => "a loop used as a value",
-        Expr::Return(_) | Expr::Break(_) | Expr::Continue(_) => "`return`/`break`/`continue` inside an expression",
+        Expr::Return(_) | Expr::Break(_) | Expr::Continue(_) => {
+            "`return`/`break`/`continue` inside an expression"
+        }
         Expr::Assign(_) => "an assignment inside an expression",
         Expr::Let(_) => "`let` inside an expression",
         Expr::Unary(_) => "this unary operator",
