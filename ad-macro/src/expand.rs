@@ -77,6 +77,72 @@ pub(crate) fn pretty(attr: TokenStream, item: TokenStream) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use expect_test::expect_file;
+
+    // Expansion snapshots: what `f_grad` looks like for a few functions. Regenerate with
+    // `UPDATE_EXPECT=1 cargo test -p ad-macro` and read the diff.
+
+    /// The lecture's example: straight-line code, no tape, each rule applied once.
+    #[test]
+    fn expansion_lecture() {
+        let out = pretty(quote!(), quote! {
+            fn f(x: f64, y: f64) -> f64 {
+                x.powi(3) * (x + 3.0 * y)
+            }
+        });
+        expect_file!["../tests/expansions/lecture.rs"].assert_eq(&out);
+    }
+
+    /// Extended Rosenbrock: the reverse loop recomputes `a` and `b` from `x`; nothing is taped.
+    #[test]
+    fn expansion_rosenbrock() {
+        let out = pretty(quote!(), quote! {
+            fn rosen(x: &[f64]) -> f64 {
+                let mut s = 0.0;
+                for i in 0..x.len() - 1 {
+                    let a = x[i + 1] - x[i] * x[i];
+                    let b = 1.0 - x[i];
+                    s += 100.0 * a * a + b * b;
+                }
+                s
+            }
+        });
+        assert!(!out.contains("Tape"), "Rosenbrock must not tape:\n{out}");
+        expect_file!["../tests/expansions/rosenbrock.rs"].assert_eq(&out);
+    }
+
+    /// A nonlinear recurrence: exactly one value of `x` is taped per step, in a buffer sized
+    /// once before the loop.
+    #[test]
+    fn expansion_logistic() {
+        let out = pretty(quote!(), quote! {
+            fn logistic(x0: f64, r: f64, steps: usize) -> f64 {
+                let mut x = x0;
+                for _ in 0..steps {
+                    x = r * x * (1.0 - x);
+                }
+                x
+            }
+        });
+        assert_eq!(out.matches(".push(").count(), 1, "{out}");
+        expect_file!["../tests/expansions/logistic.rs"].assert_eq(&out);
+    }
+
+    /// Branches and an early return: decisions are local bools, no tape.
+    #[test]
+    fn expansion_branches() {
+        let out = pretty(quote!(), quote! {
+            fn branchy(x: f64, y: f64) -> f64 {
+                if x > y {
+                    return x * y;
+                }
+                let z = if y > 0.0 { y.sin() } else { y.cos() };
+                x * z
+            }
+        });
+        assert!(!out.contains("Tape"), "{out}");
+        expect_file!["../tests/expansions/branches.rs"].assert_eq(&out);
+    }
 
     #[test]
     #[ignore]
