@@ -579,3 +579,75 @@ fn tbr_stmt(f: &Func, facts: &mut Facts, s: &Stmt, pending: &mut BTreeSet<VarId>
         Stmt::Plain(_) => {}
     }
 }
+
+// ----- refusals that need activity -----
+
+/// Code kept as written (a `match`, a method with no rule reached through a field, ...) has no
+/// derivative. If it computes a float from an active value, the gradient would silently miss
+/// that dependency: refuse it, naming the value.
+pub fn check_inactive_code(f: &Func, facts: &Facts, cx: &mut crate::errors::Errors) {
+    // Variables set by such code from active values ("tainted"), transitively.
+    let mut tainted = vec![false; f.vars.len()];
+    let hot = |v: VarId, tainted: &[bool]| facts.active[v] || tainted[v];
+    loop {
+        let mut changed = false;
+        f.body.walk(&mut |s| {
+            if let Stmt::Set { dst, code, .. } = s {
+                if matches!(f.vars[*dst].sort, Sort::Opaque | Sort::Float)
+                    && !tainted[*dst]
+                    && code.reads.iter().any(|&r| hot(r, &tainted))
+                {
+                    tainted[*dst] = true;
+                    changed = true;
+                }
+            }
+        });
+        if !changed {
+            break;
+        }
+    }
+    // Where an opaque variable's value is used as a float.
+    let mut used_as_float = vec![false; f.vars.len()];
+    f.body.walk(&mut |s| {
+        if let Stmt::Assign { temps, .. } = s {
+            for n in temps {
+                if let Rhs::Expr(code) = &n.rhs {
+                    code.reads.iter().for_each(|&r| used_as_float[r] = true);
+                }
+            }
+        }
+    });
+    let mut report = |code: &Code, span: proc_macro2::Span, only_active: bool| {
+        let culprit = code
+            .reads
+            .iter()
+            .find(|&&r| facts.active[r] || (!only_active && tainted[r]));
+        if let Some(&v) = culprit {
+            cx.error(
+                span,
+                format!(
+                    "this expression computes a float from the active value `{}`, but #[gradient] \
+                     cannot differentiate it; write it with arithmetic, float methods, `if`/`else`, \
+                     indexing and calls to #[gradient] functions",
+                    f.vars[v].name
+                ),
+            );
+        }
+    };
+    f.body.walk(&mut |s| match s {
+        Stmt::Assign { temps, .. } => {
+            for n in temps {
+                if let Rhs::Expr(code) = &n.rhs {
+                    // Tainted variables are reported where they are set.
+                    report(code, n.span, true);
+                }
+            }
+        }
+        Stmt::Set { dst, code, .. }
+            if tainted[*dst] && (used_as_float[*dst] || f.vars[*dst].sort == Sort::Float) =>
+        {
+            report(code, code.span, false)
+        }
+        _ => {}
+    });
+}

@@ -15,6 +15,11 @@ impl Errors {
         self.errors.push(syn::Error::new(span, message));
     }
 
+    /// An error underlining all of `tokens` (a span on stable Rust covers one token only).
+    pub fn spanned(&mut self, tokens: impl quote::ToTokens, message: impl Display) {
+        self.errors.push(syn::Error::new_spanned(tokens, message));
+    }
+
     pub fn push(&mut self, e: syn::Error) {
         self.errors.push(e);
     }
@@ -24,8 +29,8 @@ impl Errors {
     }
 
     /// All errors combined into one, if there were any.
-    pub fn combined(self) -> Option<syn::Error> {
-        let mut iter = self.errors.into_iter();
+    pub fn combined(&mut self) -> Option<syn::Error> {
+        let mut iter = std::mem::take(&mut self.errors).into_iter();
         let mut first = iter.next()?;
         for e in iter {
             first.combine(e);

@@ -53,14 +53,19 @@ fn expand_inner(attr: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     let func = lower::lower(&item_fn, &attr, &mut cx);
+    // Analyse even after errors, so that every problem of the body is reported at once.
+    let facts = func.as_ref().map(|f| {
+        let facts = analyse::analyse(f);
+        analyse::check_inactive_code(f, &facts, &mut cx);
+        facts
+    });
     if let Some(err) = cx.combined() {
         let err = err.into_compile_error();
         return quote!(#item #err);
     }
-    let Some(func) = func else {
+    let (Some(func), Some(facts)) = (func, facts) else {
         return item;
     };
-    let facts = analyse::analyse(&func);
     let grad = emit::emit(&item_fn, &func, &facts);
     quote!(#item #grad)
 }
@@ -85,28 +90,34 @@ mod tests {
     /// The lecture's example: straight-line code, no tape, each rule applied once.
     #[test]
     fn expansion_lecture() {
-        let out = pretty(quote!(), quote! {
-            fn f(x: f64, y: f64) -> f64 {
-                x.powi(3) * (x + 3.0 * y)
-            }
-        });
+        let out = pretty(
+            quote!(),
+            quote! {
+                fn f(x: f64, y: f64) -> f64 {
+                    x.powi(3) * (x + 3.0 * y)
+                }
+            },
+        );
         expect_file!["../tests/expansions/lecture.rs"].assert_eq(&out);
     }
 
     /// Extended Rosenbrock: the reverse loop recomputes `a` and `b` from `x`; nothing is taped.
     #[test]
     fn expansion_rosenbrock() {
-        let out = pretty(quote!(), quote! {
-            fn rosen(x: &[f64]) -> f64 {
-                let mut s = 0.0;
-                for i in 0..x.len() - 1 {
-                    let a = x[i + 1] - x[i] * x[i];
-                    let b = 1.0 - x[i];
-                    s += 100.0 * a * a + b * b;
+        let out = pretty(
+            quote!(),
+            quote! {
+                fn rosen(x: &[f64]) -> f64 {
+                    let mut s = 0.0;
+                    for i in 0..x.len() - 1 {
+                        let a = x[i + 1] - x[i] * x[i];
+                        let b = 1.0 - x[i];
+                        s += 100.0 * a * a + b * b;
+                    }
+                    s
                 }
-                s
-            }
-        });
+            },
+        );
         assert!(!out.contains("Tape"), "Rosenbrock must not tape:\n{out}");
         expect_file!["../tests/expansions/rosenbrock.rs"].assert_eq(&out);
     }
@@ -115,15 +126,18 @@ mod tests {
     /// once before the loop.
     #[test]
     fn expansion_logistic() {
-        let out = pretty(quote!(), quote! {
-            fn logistic(x0: f64, r: f64, steps: usize) -> f64 {
-                let mut x = x0;
-                for _ in 0..steps {
-                    x = r * x * (1.0 - x);
+        let out = pretty(
+            quote!(),
+            quote! {
+                fn logistic(x0: f64, r: f64, steps: usize) -> f64 {
+                    let mut x = x0;
+                    for _ in 0..steps {
+                        x = r * x * (1.0 - x);
+                    }
+                    x
                 }
-                x
-            }
-        });
+            },
+        );
         assert_eq!(out.matches(".push(").count(), 1, "{out}");
         expect_file!["../tests/expansions/logistic.rs"].assert_eq(&out);
     }
@@ -131,15 +145,18 @@ mod tests {
     /// Branches and an early return: decisions are local bools, no tape.
     #[test]
     fn expansion_branches() {
-        let out = pretty(quote!(), quote! {
-            fn branchy(x: f64, y: f64) -> f64 {
-                if x > y {
-                    return x * y;
+        let out = pretty(
+            quote!(),
+            quote! {
+                fn branchy(x: f64, y: f64) -> f64 {
+                    if x > y {
+                        return x * y;
+                    }
+                    let z = if y > 0.0 { y.sin() } else { y.cos() };
+                    x * z
                 }
-                let z = if y > 0.0 { y.sin() } else { y.cos() };
-                x * z
-            }
-        });
+            },
+        );
         assert!(!out.contains("Tape"), "{out}");
         expect_file!["../tests/expansions/branches.rs"].assert_eq(&out);
     }

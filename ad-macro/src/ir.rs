@@ -72,6 +72,8 @@ pub enum Operand {
 pub struct Code {
     pub tokens: TokenStream,
     pub reads: Vec<VarId>,
+    /// The user's expression, for errors.
+    pub span: Span,
 }
 
 /// An argument of a call to another `#[gradient]` function.

@@ -58,6 +58,7 @@ pub fn lower(item: &syn::ItemFn, attr: &Attr, cx: &mut Errors) -> Option<Func> {
         let code = Code {
             tokens: quote!(false),
             reads: vec![],
+            span: Span::call_site(),
         };
         body.insert(
             0,
@@ -275,8 +276,8 @@ impl Lowerer<'_> {
         for (index, input) in sig.inputs.iter().enumerate() {
             let pt = match input {
                 syn::FnArg::Receiver(r) => {
-                    self.cx.error(
-                        r.span(),
+                    self.cx.spanned(
+                        &r,
                         "#[gradient] does not support methods: write a free function that takes \
                          the fields it needs",
                     );
@@ -289,8 +290,8 @@ impl Lowerer<'_> {
                     (pi.ident.clone(), pi.mutability.is_some())
                 }
                 other => {
-                    self.cx.error(
-                        other.span(),
+                    self.cx.spanned(
+                        &other,
                         "#[gradient] parameters must be plain names (`x: f64`), not patterns",
                     );
                     continue;
@@ -313,14 +314,14 @@ impl Lowerer<'_> {
             Some(wrt) => {
                 for name in wrt {
                     match names.iter().find(|(i, _)| i == name) {
-                        None => self.cx.error(
-                            name.span(),
+                        None => self.cx.spanned(
+                            &name,
                             format!(
                                 "`wrt` names `{name}`, which is not a parameter of this function"
                             ),
                         ),
-                        Some((_, v)) if !can_be_active(self, *v) => self.cx.error(
-                            name.span(),
+                        Some((_, v)) if !can_be_active(self, *v) => self.cx.spanned(
+                            &name,
                             format!(
                                 "`{name}` cannot be active: only `f32`/`f64` parameters and float \
                                  slices or arrays passed by reference can be differentiated"
@@ -341,8 +342,7 @@ impl Lowerer<'_> {
             }
         }
         if attr.wrt.is_none() && !params.iter().any(|p| p.active) && !self.cx.has_errors() {
-            self.cx.error(
-                sig.ident.span(),
+            self.cx.spanned(&sig.ident,
                 format!(
                     "`{}` has no parameter to differentiate: #[gradient] needs at least one `f32`/`f64` \
                      parameter or float slice (`&[f64]`)",
@@ -355,8 +355,7 @@ impl Lowerer<'_> {
             if p.active && self.vars[p.var].sort == Sort::Float {
                 if let Some(t) = float_type(&p.ty) {
                     if t != self.float {
-                        self.cx.error(
-                            p.ty.span(),
+                        self.cx.spanned(&p.ty,
                             format!(
                                 "active parameters must have the return type `{}`; this one is `{t}` \
                                  (make it `{}` or leave it out of `wrt(...)`)",
@@ -369,8 +368,7 @@ impl Lowerer<'_> {
             if p.active && self.vars[p.var].sort == Sort::Slice {
                 if let Some(t) = p.shadow_ty.as_ref().and_then(slice_elem) {
                     if t != self.float {
-                        self.cx.error(
-                            p.ty.span(),
+                        self.cx.spanned(&p.ty,
                             format!(
                                 "active slices must hold the return type `{}`; this one holds `{t}`",
                                 self.float
@@ -452,6 +450,7 @@ impl Lowerer<'_> {
                     Code {
                         tokens: quote!(!(#tokens)),
                         reads: stop.reads,
+                        span: Span::call_site(),
                     },
                     out,
                 );
@@ -491,7 +490,11 @@ impl Lowerer<'_> {
         } else {
             quote!(#(#idents)||*)
         };
-        Code { tokens, reads }
+        Code {
+            tokens,
+            reads,
+            span: Span::call_site(),
+        }
     }
 
     fn lower_tail(&mut self, expr: &Expr, out: &mut Vec<Stmt>, sink: Sink) -> Exits {
@@ -503,8 +506,8 @@ impl Lowerer<'_> {
                 Exits::default()
             }
             (Sink::Var(v), e) if self.vars[v].sort == Sort::Float && !is_unit_like(e) => {
-                self.cx.error(
-                    e.span(),
+                self.cx.spanned(
+                    &e,
                     "this value must be a float expression (the function returns a float)",
                 );
                 Exits::default()
@@ -542,6 +545,7 @@ impl Lowerer<'_> {
                 out.push(Stmt::Plain(Code {
                     tokens: quote!(#t;),
                     reads: code.reads,
+                    span: Span::call_site(),
                 }));
                 Exits::default()
             }
@@ -567,6 +571,7 @@ impl Lowerer<'_> {
                     out.push(Stmt::Plain(Code {
                         tokens: quote!(let _ = #t;),
                         reads: code.reads,
+                        span: Span::call_site(),
                     }));
                 }
                 return;
@@ -575,10 +580,8 @@ impl Lowerer<'_> {
         };
         if let Some(init) = &local.init {
             if let Some((_, diverge)) = &init.diverge {
-                self.cx.error(
-                    diverge.span(),
-                    "#[gradient] does not support `let ... else`",
-                );
+                self.cx
+                    .spanned(&diverge, "#[gradient] does not support `let ... else`");
                 return;
             }
         }
@@ -599,6 +602,7 @@ impl Lowerer<'_> {
                     let index = Code {
                         tokens: quote!(#k),
                         reads: vec![],
+                        span: Span::call_site(),
                     };
                     self.assign_float(Place::Elem { buf: var, index }, e, out);
                 }
@@ -619,8 +623,8 @@ impl Lowerer<'_> {
         };
         if let (Some(t), Some(e)) = (&ty, init) {
             if float_type(t).is_none() && self.sort_of(e) == Sort::Float {
-                self.cx.error(
-                    t.span(),
+                self.cx.spanned(
+                    &t,
                     "a float expression is stored with a non-float type here",
                 );
             }
@@ -628,8 +632,8 @@ impl Lowerer<'_> {
         if sort == Sort::Float {
             if let Some(t) = ty.as_ref().and_then(float_type) {
                 if t != self.float {
-                    self.cx.error(
-                        t.span(),
+                    self.cx.spanned(
+                        &t,
                         format!(
                             "floats in a #[gradient] function must all be `{}` (its return type)",
                             self.float
@@ -661,8 +665,7 @@ impl Lowerer<'_> {
     }
 
     fn unsupported_pattern(&mut self, pat: &Pat) {
-        self.cx.error(
-            pat.span(),
+        self.cx.spanned(&pat,
             "#[gradient] supports `let name = ...` and `let name: Type = ...` only: destructure in \
              separate `let`s",
         );
@@ -697,13 +700,14 @@ impl Lowerer<'_> {
                 };
                 match &r.expr {
                     Some(v) => self.assign_float(Place::Var(0), v, out),
-                    None => self.cx.error(r.span(), "`return` needs a float value here"),
+                    None => self.cx.spanned(&r, "`return` needs a float value here"),
                 }
                 self.set(
                     flag,
                     Code {
                         tokens: quote!(true),
                         reads: vec![],
+                        span: Span::call_site(),
                     },
                     out,
                 );
@@ -714,8 +718,7 @@ impl Lowerer<'_> {
             }
             Expr::Break(b) => {
                 if b.label.is_some() || b.expr.is_some() {
-                    self.cx.error(
-                        b.span(),
+                    self.cx.spanned(&b,
                         "#[gradient] supports plain `break` of the innermost loop only (no label, no \
                          value)",
                     );
@@ -736,6 +739,7 @@ impl Lowerer<'_> {
                             Code {
                                 tokens: quote!(true),
                                 reads: vec![],
+                                span: Span::call_site(),
                             },
                             out,
                         );
@@ -748,8 +752,8 @@ impl Lowerer<'_> {
             }
             Expr::Continue(c) => {
                 if c.label.is_some() {
-                    self.cx.error(
-                        c.span(),
+                    self.cx.spanned(
+                        &c,
                         "#[gradient] supports `continue` of the innermost loop only",
                     );
                 }
@@ -769,6 +773,7 @@ impl Lowerer<'_> {
                             Code {
                                 tokens: quote!(true),
                                 reads: vec![],
+                                span: Span::call_site(),
                             },
                             out,
                         );
@@ -789,8 +794,8 @@ impl Lowerer<'_> {
                 ) && (self.sort_of(&m.receiver) == Sort::Buffer
                     || m.args.iter().any(|a| self.sort_of(a) == Sort::Float))
                 {
-                    self.cx.error(
-                        m.method.span(),
+                    self.cx.spanned(
+                        &m.method,
                         format!(
                             "`.{}()` on a float buffer is not supported: declare it with \
                              `vec![0.0; n]` or `[0.0; N]` and write elements by index",
@@ -823,6 +828,7 @@ impl Lowerer<'_> {
         out.push(Stmt::Plain(Code {
             tokens: quote!(#t;),
             reads: code.reads,
+            span: Span::call_site(),
         }));
     }
 
@@ -909,7 +915,15 @@ impl Lowerer<'_> {
                             quote!(#v #bop (#rt))
                         }
                     };
-                    self.set(var, Code { tokens, reads }, out);
+                    self.set(
+                        var,
+                        Code {
+                            tokens,
+                            reads,
+                            span: Span::call_site(),
+                        },
+                        out,
+                    );
                 }
             }
             Expr::Index(ix) => {
@@ -921,7 +935,7 @@ impl Lowerer<'_> {
                 match buf.map(|b| (b, self.vars[b].sort)) {
                     Some((buf, Sort::Buffer)) => {
                         if self.sort_of(&ix.index) == Sort::Float {
-                            self.cx.error(ix.index.span(), "indices must be integers, not floats");
+                            self.cx.spanned(&ix.index, "indices must be integers, not floats");
                             return;
                         }
                         let index = self.verbatim(&ix.index);
@@ -938,24 +952,22 @@ impl Lowerer<'_> {
                             }
                         }
                     }
-                    Some((b, Sort::Slice)) => self.cx.error(
-                        base.span(),
+                    Some((b, Sort::Slice)) => self.cx.spanned(&base,
                         format!(
                             "cannot write to parameter `{}`: it is a shared reference; copy it into a \
                              local buffer (`let mut b = vec![0.0; n];`) and write that",
                             self.vars[b].name
                         ),
                     ),
-                    _ if self.sort_of(right) == Sort::Float => self.cx.error(
-                        left.span(),
+                    _ if self.sort_of(right) == Sort::Float => self.cx.spanned(&left,
                         "writing a float here is not supported: float values can be written to local \
                          buffers (`vec![0.0; n]`, `[0.0; N]`) and variables only",
                     ),
                     _ => self.plain(&whole, out),
                 }
             }
-            _ if self.sort_of(right) == Sort::Float => self.cx.error(
-                left.span(),
+            _ if self.sort_of(right) == Sort::Float => self.cx.spanned(
+                &left,
                 "#[gradient] can assign floats to local variables and local buffer elements only",
             ),
             _ => self.plain(&whole, out),
@@ -978,8 +990,8 @@ impl Lowerer<'_> {
 
     fn lower_if(&mut self, i: &syn::ExprIf, out: &mut Vec<Stmt>, sink: Sink) -> Exits {
         if let Expr::Let(l) = &*i.cond {
-            self.cx.error(
-                l.span(),
+            self.cx.spanned(
+                &l,
                 "#[gradient] does not support `if let`: use a plain `if`",
             );
             return Exits::default();
@@ -1006,7 +1018,7 @@ impl Lowerer<'_> {
                     self.scoped(|l| l.lower_stmts(&b.block.stmts, &mut else_stmts, sink))
                 }
                 other => {
-                    self.cx.error(other.span(), "unexpected `else` branch");
+                    self.cx.spanned(&other, "unexpected `else` branch");
                     Exits::default()
                 }
             },
@@ -1025,8 +1037,8 @@ impl Lowerer<'_> {
                 .error(f.label.span(), "#[gradient] does not support loop labels");
         }
         let Some((start, end, adapters)) = self.loop_range(&f.expr) else {
-            self.cx.error(
-                f.expr.span(),
+            self.cx.spanned(
+                &f.expr,
                 "#[gradient] loops iterate over an integer range: write `for i in 0..n` (also \
                  `a..=b`, `(a..b).rev()`, `.step_by(k)`) and index slices with `x[i]`",
             );
@@ -1058,7 +1070,7 @@ impl Lowerer<'_> {
                 }
                 Pat::Wild(_) => l.new_var("_i", Sort::Int, Role::LoopIndex),
                 other => {
-                    l.cx.error(other.span(), "the loop variable must be a plain name");
+                    l.cx.spanned(&other, "the loop variable must be a plain name");
                     l.new_var("_i", Sort::Int, Role::LoopIndex)
                 }
             };
@@ -1075,6 +1087,7 @@ impl Lowerer<'_> {
                     Code {
                         tokens: quote!(false),
                         reads: vec![],
+                        span: Span::call_site(),
                     },
                     out,
                 );
@@ -1123,6 +1136,7 @@ impl Lowerer<'_> {
                     code: Code {
                         tokens: quote!(false),
                         reads: vec![],
+                        span: Span::call_site(),
                     },
                 },
             );
@@ -1144,6 +1158,7 @@ impl Lowerer<'_> {
                         Code {
                             tokens: quote!((#t) + 1),
                             reads: end.reads,
+                            span: Span::call_site(),
                         }
                     }
                 };
@@ -1176,8 +1191,8 @@ impl Lowerer<'_> {
                 .error(l.span(), "#[gradient] does not support loop labels");
         }
         if let Some(Expr::Let(l)) = cond {
-            self.cx.error(
-                l.span(),
+            self.cx.spanned(
+                &l,
                 "#[gradient] does not support `while let`: use `while` or `loop`",
             );
             return Exits::default();
@@ -1189,6 +1204,7 @@ impl Lowerer<'_> {
             None => Code {
                 tokens: quote!(true),
                 reads: vec![],
+                span: Span::call_site(),
             },
         };
         self.set(flag, code, &mut cond_stmts);
@@ -1210,6 +1226,7 @@ impl Lowerer<'_> {
                     Code {
                         tokens: quote!(false),
                         reads: vec![],
+                        span: Span::call_site(),
                     },
                     out,
                 );
@@ -1397,7 +1414,7 @@ impl Lowerer<'_> {
                     Operand::Const(lit.to_token_stream())
                 }
                 _ => {
-                    self.cx.error(span, "expected a number here");
+                    self.cx.spanned(e, "expected a number here");
                     Operand::Const(quote!(0.0))
                 }
             },
@@ -1443,8 +1460,7 @@ impl Lowerer<'_> {
                     BinOp::Div(_) => Op::Div,
                     BinOp::Rem(_) => Op::Rem,
                     _ => {
-                        self.cx.error(
-                            b.op.span(),
+                        self.cx.spanned(&b.op,
                             "this operator is not supported on floats in #[gradient] functions: use \
                              + - * / % and float methods",
                         );
@@ -1475,7 +1491,7 @@ impl Lowerer<'_> {
                     if let Some(name) = path_intrinsic(&p.path) {
                         let args: Vec<&Expr> = c.args.iter().collect();
                         if args.is_empty() {
-                            self.cx.error(span, "missing argument");
+                            self.cx.spanned(e, "missing argument");
                             return Operand::Const(quote!(0.0));
                         }
                         return self.intrinsic(&name, &args, span, out, temps);
@@ -1518,14 +1534,14 @@ impl Lowerer<'_> {
                                     {
                                         Some(v) => args.push(CallArg::Slice(v)),
                                         None => {
-                                            self.cx.error(a.span(), "pass a slice variable here");
+                                            self.cx.spanned(&a, "pass a slice variable here");
                                             return Operand::Const(quote!(0.0));
                                         }
                                     }
                                 }
                                 _ => {
-                                    self.cx.error(
-                                        a.span(),
+                                    self.cx.spanned(
+                                        &a,
                                         "pass a slice or buffer by name here (`x` or `&buf`)",
                                     );
                                     return Operand::Const(quote!(0.0));
@@ -1543,8 +1559,8 @@ impl Lowerer<'_> {
                         temps,
                     );
                 }
-                self.cx.error(
-                    c.func.span(),
+                self.cx.spanned(
+                    &c.func,
                     "only calls to named functions can be differentiated",
                 );
                 Operand::Const(quote!(0.0))
@@ -1562,7 +1578,7 @@ impl Lowerer<'_> {
                                 .error(ix.index.span(), "indices must be integers, not floats");
                         }
                         if matches!(&*ix.index, Expr::Range(_)) {
-                            self.cx.error(ix.index.span(), "sub-slices (`x[a..b]`) are not supported: index elements with `x[i]`");
+                            self.cx.spanned(&ix.index, "sub-slices (`x[a..b]`) are not supported: index elements with `x[i]`");
                         }
                         let index = self.verbatim(&ix.index);
                         self.temp(Rhs::Load { buf: b, index }, span, temps)
@@ -1575,8 +1591,7 @@ impl Lowerer<'_> {
                     match float_type(&c.ty) {
                         Some(t) if t == self.float => self.lower_float(&c.expr, out, temps),
                         _ => {
-                            self.cx.error(
-                                c.span(),
+                            self.cx.spanned(&c,
                                 format!(
                                     "casting a float to another type is not differentiable here: all \
                                      floats of this function must stay `{}`",
@@ -1594,8 +1609,8 @@ impl Lowerer<'_> {
                 let v = self.new_var("_if", Sort::Float, Role::Local);
                 let exits = self.lower_if(i, out, Sink::Var(v));
                 if exits.any() {
-                    self.cx.error(
-                        span,
+                    self.cx.spanned(
+                        e,
                         "`return`, `break` and `continue` inside an `if` used as a value are not \
                          supported: use an `if` statement",
                     );
@@ -1606,12 +1621,12 @@ impl Lowerer<'_> {
                 let v = self.new_var("_blk", Sort::Float, Role::Local);
                 let exits = self.scoped(|l| l.lower_stmts(&b.block.stmts, out, Sink::Var(v)));
                 if exits.any() {
-                    self.cx.error(span, "`return`, `break` and `continue` inside a block used as a value are not supported");
+                    self.cx.spanned(e, "`return`, `break` and `continue` inside a block used as a value are not supported");
                 }
                 Operand::Var(v)
             }
             Expr::Closure(_) => {
-                self.cx.error(span, "closures are not supported in #[gradient] functions: write a separate #[gradient] function and call it");
+                self.cx.spanned(e, "closures are not supported in #[gradient] functions: write a separate #[gradient] function and call it");
                 Operand::Const(quote!(0.0))
             }
             Expr::Unsafe(u) => {
@@ -1623,7 +1638,7 @@ impl Lowerer<'_> {
             }
             _ => {
                 if self.sort_of(e) == Sort::Float {
-                    self.cx.error(span, format!("{} is not supported in a float expression of a #[gradient] function; supported: arithmetic, float methods, `if`/`else`, blocks, calls to #[gradient] functions, indexing of float slices", describe(e)));
+                    self.cx.spanned(e, format!("{} is not supported in a float expression of a #[gradient] function; supported: arithmetic, float methods, `if`/`else`, blocks, calls to #[gradient] functions, indexing of float slices", describe(e)));
                     return Operand::Const(quote!(0.0));
                 }
                 self.inactive_temp(e, temps)
@@ -1656,8 +1671,7 @@ impl Lowerer<'_> {
             } else {
                 ""
             };
-            self.cx.error(
-                method.span(),
+            self.cx.spanned(&method,
                 format!("the float method `{name}` has no derivative rule{hint}; differentiable methods are: sin cos tan asin acos atan atan2 sinh cosh tanh asinh acosh atanh exp exp2 exp_m1 ln log log2 log10 ln_1p sqrt cbrt powi powf recip abs signum hypot mul_add max min clamp to_radians to_degrees floor ceil round trunc fract copysign"),
             );
             return Operand::Const(quote!(0.0));
@@ -1691,6 +1705,7 @@ impl Lowerer<'_> {
 
     /// Inactive code: the expression as written, with variables renamed.
     fn verbatim(&mut self, e: &Expr) -> Code {
+        let span = e.span();
         let mut e = e.clone();
         let mut r = Renamer {
             l: self,
@@ -1703,6 +1718,7 @@ impl Lowerer<'_> {
         Code {
             tokens: e.to_token_stream(),
             reads,
+            span,
         }
     }
 
@@ -1712,7 +1728,7 @@ impl Lowerer<'_> {
             Expr::Repeat(r) if self.sort_of(&r.expr) == Sort::Float => {
                 let c = self.verbatim(&r.expr);
                 if !c.reads.is_empty() {
-                    self.cx.error(r.expr.span(), "initialise a local buffer with a constant (`[0.0; N]`), then write its elements");
+                    self.cx.spanned(&r.expr, "initialise a local buffer with a constant (`[0.0; N]`), then write its elements");
                 }
                 let len = &r.len;
                 let t = &c.tokens;
@@ -1720,6 +1736,7 @@ impl Lowerer<'_> {
                     init: Code {
                         tokens: quote!([#t as #f; #len]),
                         reads: vec![],
+                        span: Span::call_site(),
                     },
                     array_len: Some(quote!(#len)),
                     elems: vec![],
@@ -1734,6 +1751,7 @@ impl Lowerer<'_> {
                     init: Code {
                         tokens: quote!([0.0 as #f; #n]),
                         reads: vec![],
+                        span: Span::call_site(),
                     },
                     array_len: Some(quote!(#n)),
                     elems: a.elems.iter().cloned().collect(),
@@ -1744,7 +1762,7 @@ impl Lowerer<'_> {
                     if self.sort_of(&r.0) == Sort::Float {
                         let c = self.verbatim(&r.0);
                         if !c.reads.is_empty() {
-                            self.cx.error(r.0.span(), "initialise a local buffer with a constant (`vec![0.0; n]`), then write its elements");
+                            self.cx.spanned(&r.0, "initialise a local buffer with a constant (`vec![0.0; n]`), then write its elements");
                         }
                         let n = self.verbatim(&r.1);
                         let (t, nt) = (&c.tokens, &n.tokens);
@@ -1752,6 +1770,7 @@ impl Lowerer<'_> {
                             init: Code {
                                 tokens: quote!(::std::vec![#t as #f; #nt]),
                                 reads: n.reads,
+                                span: Span::call_site(),
                             },
                             array_len: None,
                             elems: vec![],
@@ -1773,6 +1792,7 @@ impl Lowerer<'_> {
                     init: Code {
                         tokens: quote!(::std::vec![0.0 as #f; #n]),
                         reads: vec![],
+                        span: Span::call_site(),
                     },
                     array_len: None,
                     elems: list.into_iter().collect(),
@@ -1815,8 +1835,7 @@ impl VisitMut for Renamer<'_, '_> {
                 }
             }
             Expr::Closure(c) => {
-                self.l.cx.error(
-                    c.span(),
+                self.l.cx.spanned(&c,
                     "closures are not supported in #[gradient] functions: write a loop, or a separate \
                      #[gradient] function",
                 );
