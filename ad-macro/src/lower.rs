@@ -277,7 +277,7 @@ impl Lowerer<'_> {
             let pt = match input {
                 syn::FnArg::Receiver(r) => {
                     self.cx.spanned(
-                        &r,
+                        r,
                         "#[gradient] does not support methods: write a free function that takes \
                          the fields it needs",
                     );
@@ -291,7 +291,7 @@ impl Lowerer<'_> {
                 }
                 other => {
                     self.cx.spanned(
-                        &other,
+                        other,
                         "#[gradient] parameters must be plain names (`x: f64`), not patterns",
                     );
                     continue;
@@ -315,13 +315,13 @@ impl Lowerer<'_> {
                 for name in wrt {
                     match names.iter().find(|(i, _)| i == name) {
                         None => self.cx.spanned(
-                            &name,
+                            name,
                             format!(
                                 "`wrt` names `{name}`, which is not a parameter of this function"
                             ),
                         ),
                         Some((_, v)) if !can_be_active(self, *v) => self.cx.spanned(
-                            &name,
+                            name,
                             format!(
                                 "`{name}` cannot be active: only `f32`/`f64` parameters and float \
                                  slices or arrays passed by reference can be differentiated"
@@ -507,7 +507,7 @@ impl Lowerer<'_> {
             }
             (Sink::Var(v), e) if self.vars[v].sort == Sort::Float && !is_unit_like(e) => {
                 self.cx.spanned(
-                    &e,
+                    e,
                     "this value must be a float expression (the function returns a float)",
                 );
                 Exits::default()
@@ -581,7 +581,7 @@ impl Lowerer<'_> {
         if let Some(init) = &local.init {
             if let Some((_, diverge)) = &init.diverge {
                 self.cx
-                    .spanned(&diverge, "#[gradient] does not support `let ... else`");
+                    .spanned(diverge, "#[gradient] does not support `let ... else`");
                 return;
             }
         }
@@ -623,10 +623,8 @@ impl Lowerer<'_> {
         };
         if let (Some(t), Some(e)) = (&ty, init) {
             if float_type(t).is_none() && self.sort_of(e) == Sort::Float {
-                self.cx.spanned(
-                    &t,
-                    "a float expression is stored with a non-float type here",
-                );
+                self.cx
+                    .spanned(t, "a float expression is stored with a non-float type here");
             }
         }
         if sort == Sort::Float {
@@ -665,7 +663,7 @@ impl Lowerer<'_> {
     }
 
     fn unsupported_pattern(&mut self, pat: &Pat) {
-        self.cx.spanned(&pat,
+        self.cx.spanned(pat,
             "#[gradient] supports `let name = ...` and `let name: Type = ...` only: destructure in \
              separate `let`s",
         );
@@ -700,7 +698,7 @@ impl Lowerer<'_> {
                 };
                 match &r.expr {
                     Some(v) => self.assign_float(Place::Var(0), v, out),
-                    None => self.cx.spanned(&r, "`return` needs a float value here"),
+                    None => self.cx.spanned(r, "`return` needs a float value here"),
                 }
                 self.set(
                     flag,
@@ -718,7 +716,7 @@ impl Lowerer<'_> {
             }
             Expr::Break(b) => {
                 if b.label.is_some() || b.expr.is_some() {
-                    self.cx.spanned(&b,
+                    self.cx.spanned(b,
                         "#[gradient] supports plain `break` of the innermost loop only (no label, no \
                          value)",
                     );
@@ -753,7 +751,7 @@ impl Lowerer<'_> {
             Expr::Continue(c) => {
                 if c.label.is_some() {
                     self.cx.spanned(
-                        &c,
+                        c,
                         "#[gradient] supports `continue` of the innermost loop only",
                     );
                 }
@@ -952,14 +950,14 @@ impl Lowerer<'_> {
                             }
                         }
                     }
-                    Some((b, Sort::Slice)) => self.cx.spanned(&base,
+                    Some((b, Sort::Slice)) => self.cx.spanned(base,
                         format!(
                             "cannot write to parameter `{}`: it is a shared reference; copy it into a \
                              local buffer (`let mut b = vec![0.0; n];`) and write that",
                             self.vars[b].name
                         ),
                     ),
-                    _ if self.sort_of(right) == Sort::Float => self.cx.spanned(&left,
+                    _ if self.sort_of(right) == Sort::Float => self.cx.spanned(left,
                         "writing a float here is not supported: float values can be written to local \
                          buffers (`vec![0.0; n]`, `[0.0; N]`) and variables only",
                     ),
@@ -967,7 +965,7 @@ impl Lowerer<'_> {
                 }
             }
             _ if self.sort_of(right) == Sort::Float => self.cx.spanned(
-                &left,
+                left,
                 "#[gradient] can assign floats to local variables and local buffer elements only",
             ),
             _ => self.plain(&whole, out),
@@ -990,10 +988,8 @@ impl Lowerer<'_> {
 
     fn lower_if(&mut self, i: &syn::ExprIf, out: &mut Vec<Stmt>, sink: Sink) -> Exits {
         if let Expr::Let(l) = &*i.cond {
-            self.cx.spanned(
-                &l,
-                "#[gradient] does not support `if let`: use a plain `if`",
-            );
+            self.cx
+                .spanned(l, "#[gradient] does not support `if let`: use a plain `if`");
             return Exits::default();
         }
         let cond = self.verbatim(&i.cond);
@@ -1018,7 +1014,7 @@ impl Lowerer<'_> {
                     self.scoped(|l| l.lower_stmts(&b.block.stmts, &mut else_stmts, sink))
                 }
                 other => {
-                    self.cx.spanned(&other, "unexpected `else` branch");
+                    self.cx.spanned(other, "unexpected `else` branch");
                     Exits::default()
                 }
             },
@@ -1070,7 +1066,7 @@ impl Lowerer<'_> {
                 }
                 Pat::Wild(_) => l.new_var("_i", Sort::Int, Role::LoopIndex),
                 other => {
-                    l.cx.spanned(&other, "the loop variable must be a plain name");
+                    l.cx.spanned(other, "the loop variable must be a plain name");
                     l.new_var("_i", Sort::Int, Role::LoopIndex)
                 }
             };
@@ -1192,7 +1188,7 @@ impl Lowerer<'_> {
         }
         if let Some(Expr::Let(l)) = cond {
             self.cx.spanned(
-                &l,
+                l,
                 "#[gradient] does not support `while let`: use `while` or `loop`",
             );
             return Exits::default();
@@ -1460,7 +1456,7 @@ impl Lowerer<'_> {
                     BinOp::Div(_) => Op::Div,
                     BinOp::Rem(_) => Op::Rem,
                     _ => {
-                        self.cx.spanned(&b.op,
+                        self.cx.spanned(b.op,
                             "this operator is not supported on floats in #[gradient] functions: use \
                              + - * / % and float methods",
                         );
@@ -1534,14 +1530,14 @@ impl Lowerer<'_> {
                                     {
                                         Some(v) => args.push(CallArg::Slice(v)),
                                         None => {
-                                            self.cx.spanned(&a, "pass a slice variable here");
+                                            self.cx.spanned(a, "pass a slice variable here");
                                             return Operand::Const(quote!(0.0));
                                         }
                                     }
                                 }
                                 _ => {
                                     self.cx.spanned(
-                                        &a,
+                                        a,
                                         "pass a slice or buffer by name here (`x` or `&buf`)",
                                     );
                                     return Operand::Const(quote!(0.0));
@@ -1591,7 +1587,7 @@ impl Lowerer<'_> {
                     match float_type(&c.ty) {
                         Some(t) if t == self.float => self.lower_float(&c.expr, out, temps),
                         _ => {
-                            self.cx.spanned(&c,
+                            self.cx.spanned(c,
                                 format!(
                                     "casting a float to another type is not differentiable here: all \
                                      floats of this function must stay `{}`",
@@ -1671,7 +1667,7 @@ impl Lowerer<'_> {
             } else {
                 ""
             };
-            self.cx.spanned(&method,
+            self.cx.spanned(method,
                 format!("the float method `{name}` has no derivative rule{hint}; differentiable methods are: sin cos tan asin acos atan atan2 sinh cosh tanh asinh acosh atanh exp exp2 exp_m1 ln log log2 log10 ln_1p sqrt cbrt powi powf recip abs signum hypot mul_add max min clamp to_radians to_degrees floor ceil round trunc fract copysign"),
             );
             return Operand::Const(quote!(0.0));
