@@ -28,3 +28,8 @@ pub mod __private {
     pub use ad_runtime::rules;
     pub use ad_runtime::Tape;
 }
+
+/// The README's examples are tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
