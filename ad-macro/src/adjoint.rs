@@ -7,7 +7,7 @@
 //! derivatives. Regions replay: a branch by its recorded flag, a `for` loop backwards over the
 //! same range (only the iterations that ran), a `while` loop for its recorded trip count.
 
-use proc_macro2::{Ident, TokenStream};
+use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
 
 use crate::analyse::{defined_var, Save};
@@ -255,6 +255,17 @@ impl Emitter<'_> {
         need
     }
 
+    /// Whether a slice parameter or buffer is a fixed-size array (its shadow is copied, not
+    /// allocated).
+    fn is_array(&self, v: VarId) -> bool {
+        match self.f.vars[v].sort {
+            Sort::Buffer => self.f.vars[v].array_len.is_some(),
+            _ => self.f.params.iter().find(|p| p.var == v).and_then(|p| p.shadow_ty.as_ref()).is_some_and(
+                |ty| matches!(ty, syn::Type::Reference(r) if matches!(&*r.elem, syn::Type::Array(_))),
+            ),
+        }
+    }
+
     /// Adds `contrib` to the adjoint of operand `o`.
     fn accumulate(&self, temps: &[Node], o: &Operand, contrib: TokenStream) -> TokenStream {
         let t = &self.t;
@@ -326,6 +337,7 @@ impl Emitter<'_> {
                     last.ident = format_ident!("{}_grad", last.ident, span = last.ident.span());
                 }
                 let mut call_args = Vec::new();
+                let mut allocs = Vec::new();
                 let mut after = Vec::new();
                 let mut ds = Vec::new();
                 let mut float_args = Vec::new();
@@ -333,40 +345,32 @@ impl Emitter<'_> {
                     call_args.push(self.call_arg(a));
                     match a {
                         CallArg::Float(o) => {
-                            let d =
-                                format_ident!("__d{}", k, span = proc_macro2::Span::mixed_site());
+                            let d = format_ident!("__d{}", k, span = Span::mixed_site());
                             ds.push(d.clone());
                             float_args.push((o, d));
                         }
                         CallArg::Slice(v) => {
-                            let s =
-                                format_ident!("__s{}", k, span = proc_macro2::Span::mixed_site());
+                            // The callee overwrites the shadow it is given: give it a fresh one
+                            // and add it, times this node's adjoint, into ours.
+                            let s = format_ident!("__s{}", k, span = Span::mixed_site());
                             let id = self.ident(*v);
-                            let is_array = match self.f.vars[*v].sort {
-                                Sort::Buffer => self.f.vars[*v].array_len.is_some(),
-                                _ => self
-                                    .f
-                                    .params
-                                    .iter()
-                                    .find(|p| p.var == *v)
-                                    .and_then(|p| p.shadow_ty.as_ref())
-                                    .is_some_and(|ty| matches!(ty, syn::Type::Reference(r) if matches!(&*r.elem, syn::Type::Array(_)))),
-                            };
-                            let alloc = if is_array {
-                                quote!(let mut #s = #id.clone();)
+                            let local = self.f.vars[*v].sort == Sort::Buffer;
+                            allocs.push(if self.is_array(*v) && local {
+                                quote!(let mut #s = #id;)
+                            } else if self.is_array(*v) {
+                                quote!(let mut #s = *#id;)
                             } else {
                                 quote!(let mut #s = ::std::vec![0.0 as #t; #id.len()];)
-                            };
+                            });
                             call_args.push(quote!(&mut #s));
                             if self.facts.active[*v] {
                                 let vb = self.bar(*v);
                                 after.push(quote! {
-                                    for (__a, __b) in #vb.iter_mut().zip(#s.iter()) { *__a += #bar * *__b; }
+                                    for (__a, __b) in #vb.iter_mut().zip(#s.iter()) {
+                                        *__a += #bar * *__b;
+                                    }
                                 });
                             }
-                            // The shadow is an output: allocate it before the call.
-                            call_args.pop();
-                            call_args.push(quote!({ #alloc &mut #s }));
                         }
                         CallArg::Other(_) => {}
                     }
@@ -375,7 +379,12 @@ impl Emitter<'_> {
                     .iter()
                     .map(|(o, d)| self.accumulate(temps, o, quote!(#bar * #d)))
                     .collect();
-                quote!(let (_, [#(#ds),*]) = #grad_path(#(#call_args),*); #(#after)* #(#acc)*)
+                quote! {
+                    #(#allocs)*
+                    let (_, [#(#ds),*]) = #grad_path(#(#call_args),*);
+                    #(#after)*
+                    #(#acc)*
+                }
             }
             Rhs::Expr(_) => quote!(),
         }

@@ -1283,6 +1283,10 @@ impl Lowerer<'_> {
             }
             Expr::Paren(p) => self.sort_of(&p.expr),
             Expr::Group(g) => self.sort_of(&g.expr),
+            Expr::Reference(r) if r.mutability.is_none() => match self.sort_of(&r.expr) {
+                s @ (Sort::Slice | Sort::Buffer) => s,
+                _ => Sort::Opaque,
+            },
             Expr::Unary(u) => match u.op {
                 UnOp::Neg(_) => self.sort_of(&u.expr),
                 UnOp::Not(_) => match self.sort_of(&u.expr) {
