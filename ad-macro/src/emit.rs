@@ -60,11 +60,8 @@ impl<'a> Emitter<'a> {
                 ..
             }
             | Stmt::Set { dst: v, .. } => defs[*v] += 1,
-            Stmt::Assign {
-                place: Place::Elem { buf, .. },
-                ..
-            }
-            | Stmt::BufDecl { buf, .. } => defs[*buf] += 1,
+            // Element writes do not declare a buffer; only its declarations count.
+            Stmt::BufDecl { buf, .. } => defs[*buf] += 1,
             Stmt::For { index, exit, .. } => {
                 defs[*index] += 1;
                 if let Some(e) = exit {

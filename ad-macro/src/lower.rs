@@ -1734,7 +1734,7 @@ impl Lowerer<'_> {
                 let t = &c.tokens;
                 Some(BufInit {
                     init: Code {
-                        tokens: quote!([#t as #f; #len]),
+                        tokens: quote!([#t as ::core::primitive::#f; #len]),
                         reads: vec![],
                         span: Span::call_site(),
                     },
@@ -1749,7 +1749,7 @@ impl Lowerer<'_> {
                 let n = a.elems.len();
                 Some(BufInit {
                     init: Code {
-                        tokens: quote!([0.0 as #f; #n]),
+                        tokens: quote!([0.0 as ::core::primitive::#f; #n]),
                         reads: vec![],
                         span: Span::call_site(),
                     },
@@ -1768,7 +1768,7 @@ impl Lowerer<'_> {
                         let (t, nt) = (&c.tokens, &n.tokens);
                         return Some(BufInit {
                             init: Code {
-                                tokens: quote!(::std::vec![#t as #f; #nt]),
+                                tokens: quote!(::std::vec![#t as ::core::primitive::#f; #nt]),
                                 reads: n.reads,
                                 span: Span::call_site(),
                             },
@@ -1790,7 +1790,7 @@ impl Lowerer<'_> {
                 let n = list.len();
                 Some(BufInit {
                     init: Code {
-                        tokens: quote!(::std::vec![0.0 as #f; #n]),
+                        tokens: quote!(::std::vec![0.0 as ::core::primitive::#f; #n]),
                         reads: vec![],
                         span: Span::call_site(),
                     },
