@@ -208,10 +208,13 @@ impl Emitter<'_> {
                 continue;
             }
             match &node.rhs {
-                Rhs::Op { op, args, .. } if !op.constant_partials() => {
-                    need[k] = true;
-                    for a in args {
-                        if let Operand::Var(v) = a {
+                Rhs::Op { op, args, .. } => {
+                    let (needs, result) = self.value_needs(*op, args);
+                    if result {
+                        need[k] = true;
+                    }
+                    for (a, n) in args.iter().zip(needs) {
+                        if let (Operand::Var(v), true) = (a, n || result) {
                             if let Some(p) = pos(*v) {
                                 need[p] = true;
                             }
@@ -266,6 +269,15 @@ impl Emitter<'_> {
         }
     }
 
+    /// Which arguments' values, and whether the result's value, the partials of the active
+    /// arguments of `op` read.
+    fn value_needs(&self, op: crate::intrinsics::Op, args: &[Operand]) -> (Vec<bool>, bool) {
+        let active: Vec<bool> = args.iter().map(|a| self.facts.operand_active(a)).collect();
+        let mut needs = crate::intrinsics::value_needs(op, &active);
+        let result = needs.pop().unwrap_or(false);
+        (needs, result)
+    }
+
     /// Adds `contrib` to the adjoint of operand `o`.
     fn accumulate(&self, temps: &[Node], o: &Operand, contrib: TokenStream) -> TokenStream {
         let t = &self.t;
@@ -288,20 +300,23 @@ impl Emitter<'_> {
         match &node.rhs {
             Rhs::Op { op, args, int_arg } => {
                 let rule = Ident::new(op.name(), proc_macro2::Span::call_site());
-                // Rules with constant partials get zeros for values they ignore, so that nothing
-                // is recomputed for them.
-                let vals: Vec<TokenStream> = if op.constant_partials() {
-                    args.iter()
-                        .map(|_| quote!(0.0 as #t))
-                        .chain([quote!(0.0 as #t)])
-                        .collect()
-                } else {
-                    let y = self.ident(node.id);
-                    args.iter()
-                        .map(|a| self.operand(a))
-                        .chain([quote!(#y)])
-                        .collect()
-                };
+                // Values the used partials do not read are passed as zeros, so that nothing is
+                // kept or recomputed for them.
+                let (needs, result) = self.value_needs(*op, args);
+                let zero = quote!(0.0 as #t);
+                let y = self.ident(node.id);
+                let vals: Vec<TokenStream> = args
+                    .iter()
+                    .zip(&needs)
+                    .map(|(a, &n)| {
+                        if n || result {
+                            self.operand(a)
+                        } else {
+                            zero.clone()
+                        }
+                    })
+                    .chain([if result { quote!(#y) } else { zero.clone() }])
+                    .collect();
                 let ds: Vec<Ident> = (0..args.len())
                     .map(|k| format_ident!("__d{}", k, span = proc_macro2::Span::mixed_site()))
                     .collect();

@@ -17,6 +17,7 @@
 
 use std::collections::BTreeSet;
 
+use crate::intrinsics::value_needs;
 use crate::ir::*;
 
 /// How an assignment keeps the value it overwrites.
@@ -435,13 +436,17 @@ pub fn rev_reads(f: &Func, facts: &Facts, s: &Stmt) -> Vec<VarId> {
             for node in temps.iter().filter(|n| facts.active[n.id]) {
                 match &node.rhs {
                     Rhs::Op { op, args, int_arg } => {
-                        if !op.constant_partials() {
-                            for a in args {
+                        let active: Vec<bool> =
+                            args.iter().map(|a| facts.operand_active(a)).collect();
+                        let needs = value_needs(*op, &active);
+                        let result = needs[args.len()];
+                        for (a, &need) in args.iter().zip(&needs) {
+                            if need || result {
                                 operand_reads(temps, a, &mut out);
                             }
-                            if let Some(c) = int_arg {
-                                out.extend(&c.reads);
-                            }
+                        }
+                        if let Some(c) = int_arg {
+                            out.extend(&c.reads);
                         }
                     }
                     Rhs::Load { index, .. } => out.extend(&index.reads),
@@ -650,4 +655,123 @@ pub fn check_inactive_code(f: &Func, facts: &Facts, cx: &mut crate::errors::Erro
         }
         _ => {}
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::errors::Errors;
+    use syn::parse_quote;
+
+    fn facts_of(item: syn::ItemFn) -> (Func, Facts) {
+        let mut cx = Errors::default();
+        let f = crate::lower::lower(&item, &Default::default(), &mut cx).expect("lowers");
+        assert!(!cx.has_errors());
+        let facts = analyse(&f);
+        (f, facts)
+    }
+
+    fn var(f: &Func, name: &str) -> VarId {
+        f.vars
+            .iter()
+            .position(|v| v.name == name)
+            .unwrap_or_else(|| panic!("no variable {name}"))
+    }
+
+    fn saves(facts: &Facts) -> Vec<Save> {
+        facts
+            .save
+            .iter()
+            .copied()
+            .filter(|s| *s != Save::No)
+            .collect()
+    }
+
+    #[test]
+    fn rosenbrock_recomputes_and_saves_nothing() {
+        // for i in 0..n-1 { let a = x[i+1] - x[i]^2; let b = 1 - x[i]; s += 100a² + b² }
+        let (f, facts) = facts_of(parse_quote! {
+            fn rosen(x: &[f64]) -> f64 {
+                let mut s = 0.0;
+                for i in 0..x.len() - 1 {
+                    let a = x[i + 1] - x[i] * x[i];
+                    let b = 1.0 - x[i];
+                    s += 100.0 * a * a + b * b;
+                }
+                s
+            }
+        });
+        assert!(facts.recompute[var(&f, "a")] && facts.recompute[var(&f, "b")]);
+        assert!(!facts.needed[var(&f, "s")], "s enters only linearly");
+        assert!(saves(&facts).is_empty());
+    }
+
+    #[test]
+    fn recurrence_saves_once_per_step() {
+        let (f, facts) = facts_of(parse_quote! {
+            fn logistic(x0: f64, r: f64, steps: usize) -> f64 {
+                let mut x = x0;
+                for _ in 0..steps {
+                    x = r * x * (1.0 - x);
+                }
+                x
+            }
+        });
+        assert!(facts.needed[var(&f, "x")]);
+        // The first definition runs once and overwrites nothing anyone reads.
+        assert_eq!(saves(&facts), [Save::Tape]);
+    }
+
+    #[test]
+    fn straight_line_reassignment_uses_a_slot() {
+        let (_, facts) = facts_of(parse_quote! {
+            fn g(x: f64) -> f64 {
+                let mut y = x * x;
+                y = y.sin();
+                y = y * x;
+                y
+            }
+        });
+        // `y = y.sin()` overwrites the y that `sin` reads; `y = y * x` the y that `*` reads.
+        assert_eq!(saves(&facts), [Save::Slot, Save::Slot]);
+    }
+
+    #[test]
+    fn linear_accumulation_saves_nothing_and_inactive_is_inactive() {
+        let (f, facts) = facts_of(parse_quote! {
+            fn g(x: f64, n: usize) -> f64 {
+                let c = n as f64;
+                let mut s = 0.0;
+                for _ in 0..n {
+                    s += 2.0 * x + c;
+                }
+                s
+            }
+        });
+        assert!(!facts.active[var(&f, "c")]);
+        assert!(facts.active[var(&f, "s")]);
+        assert!(saves(&facts).is_empty());
+    }
+
+    #[test]
+    fn branch_decisions_in_loops_are_taped() {
+        let (f, facts) = facts_of(parse_quote! {
+            fn g(x: f64, n: usize) -> f64 {
+                let mut y = x;
+                for _ in 0..n {
+                    if y > 1.0 {
+                        y = y * 0.5;
+                    } else {
+                        y = y + 1.0;
+                    }
+                }
+                y
+            }
+        });
+        let cond = f.vars.iter().position(|v| v.name == "cond").expect("flag");
+        assert!(facts.needed[cond]);
+        // One bit per iteration for the decision; `y * 0.5` and `y + 1.0` do not read y in
+        // the reverse sweep (constant partials), so y itself is not saved.
+        assert_eq!(saves(&facts), [Save::Tape]);
+    }
 }

@@ -145,6 +145,32 @@ impl Op {
     }
 }
 
+/// Which values the partials of an operation read, given which of its arguments are active:
+/// one flag per argument, then one for the result. Only the partials of active arguments are
+/// used, so a product with a constant (`0.5 * y`) reads nothing of `y`. Mirrors the inputs each
+/// rule in `ad_runtime::rules` uses (documented there).
+pub fn value_needs(op: Op, active: &[bool]) -> Vec<bool> {
+    let n = active.len();
+    let mut needs = vec![false; n + 1];
+    if op.constant_partials() {
+        return needs;
+    }
+    match op {
+        // d(ab)/da = b, d(ab)/db = a.
+        Op::Mul => {
+            needs[0] = active[1];
+            needs[1] = active[0];
+        }
+        // d(a/b)/da = 1/b, d(a/b)/db = -y/b.
+        Op::Div => {
+            needs[1] = true;
+            needs[2] = active[1];
+        }
+        _ => needs.iter_mut().for_each(|x| *x = true),
+    }
+    needs
+}
+
 /// Float methods that return something other than a float: kept as inactive code.
 pub fn is_inactive_float_method(name: &str) -> bool {
     matches!(

@@ -57,9 +57,12 @@ fn branchy_grad(
         {
             let __g: ::core::primitive::f64 = ret_0_bar;
             ret_0_bar = 0.0;
-            let _t_12: ::core::primitive::f64 = x_1 * z_7;
             let _t_12_bar: ::core::primitive::f64 = __g;
-            let (__d0, __d1) = ::ad::__private::rules::mul(x_1, z_7, _t_12);
+            let (__d0, __d1) = ::ad::__private::rules::mul(
+                x_1,
+                z_7,
+                0.0 as ::core::primitive::f64,
+            );
             x_1_bar += _t_12_bar * __d0;
             z_7_bar += _t_12_bar * __d1;
         }
@@ -92,9 +95,12 @@ fn branchy_grad(
         {
             let __g: ::core::primitive::f64 = ret_0_bar;
             ret_0_bar = 0.0;
-            let _t_5: ::core::primitive::f64 = x_1 * y_2;
             let _t_5_bar: ::core::primitive::f64 = __g;
-            let (__d0, __d1) = ::ad::__private::rules::mul(x_1, y_2, _t_5);
+            let (__d0, __d1) = ::ad::__private::rules::mul(
+                x_1,
+                y_2,
+                0.0 as ::core::primitive::f64,
+            );
             x_1_bar += _t_5_bar * __d0;
             y_2_bar += _t_5_bar * __d1;
         }

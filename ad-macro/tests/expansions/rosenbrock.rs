@@ -77,8 +77,6 @@ fn rosen_grad(
             let __g: ::core::primitive::f64 = s_2_bar;
             s_2_bar = 0.0;
             let _t_15: ::core::primitive::f64 = 100.0 * a_6;
-            let _t_16: ::core::primitive::f64 = _t_15 * a_6;
-            let _t_17: ::core::primitive::f64 = b_12 * b_12;
             let _t_19_bar: ::core::primitive::f64 = __g;
             let (__d0, __d1) = ::ad::__private::rules::add(
                 0.0 as ::core::primitive::f64,
@@ -94,13 +92,25 @@ fn rosen_grad(
             );
             let _t_16_bar: ::core::primitive::f64 = _t_18_bar * __d0;
             let _t_17_bar: ::core::primitive::f64 = _t_18_bar * __d1;
-            let (__d0, __d1) = ::ad::__private::rules::mul(b_12, b_12, _t_17);
+            let (__d0, __d1) = ::ad::__private::rules::mul(
+                b_12,
+                b_12,
+                0.0 as ::core::primitive::f64,
+            );
             b_12_bar += _t_17_bar * __d0;
             b_12_bar += _t_17_bar * __d1;
-            let (__d0, __d1) = ::ad::__private::rules::mul(_t_15, a_6, _t_16);
+            let (__d0, __d1) = ::ad::__private::rules::mul(
+                _t_15,
+                a_6,
+                0.0 as ::core::primitive::f64,
+            );
             let _t_15_bar: ::core::primitive::f64 = _t_16_bar * __d0;
             a_6_bar += _t_16_bar * __d1;
-            let (__d0, __d1) = ::ad::__private::rules::mul(100.0, a_6, _t_15);
+            let (__d0, __d1) = ::ad::__private::rules::mul(
+                100.0,
+                0.0 as ::core::primitive::f64,
+                0.0 as ::core::primitive::f64,
+            );
             a_6_bar += _t_15_bar * __d1;
         }
         {
@@ -120,7 +130,6 @@ fn rosen_grad(
             a_6_bar = 0.0;
             let _t_8: ::core::primitive::f64 = x_1[i_5];
             let _t_9: ::core::primitive::f64 = x_1[i_5];
-            let _t_10: ::core::primitive::f64 = _t_8 * _t_9;
             let _t_11_bar: ::core::primitive::f64 = __g;
             let (__d0, __d1) = ::ad::__private::rules::sub(
                 0.0 as ::core::primitive::f64,
@@ -129,7 +138,11 @@ fn rosen_grad(
             );
             let _t_7_bar: ::core::primitive::f64 = _t_11_bar * __d0;
             let _t_10_bar: ::core::primitive::f64 = _t_11_bar * __d1;
-            let (__d0, __d1) = ::ad::__private::rules::mul(_t_8, _t_9, _t_10);
+            let (__d0, __d1) = ::ad::__private::rules::mul(
+                _t_8,
+                _t_9,
+                0.0 as ::core::primitive::f64,
+            );
             let _t_8_bar: ::core::primitive::f64 = _t_10_bar * __d0;
             let _t_9_bar: ::core::primitive::f64 = _t_10_bar * __d1;
             x_1_bar[i_5] += _t_9_bar;
