@@ -20,7 +20,7 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     }
 }
 
-fn expand_inner(attr: TokenStream, item: TokenStream) -> TokenStream {
+pub(crate) fn expand_inner(attr: TokenStream, item: TokenStream) -> TokenStream {
     let item_fn: syn::ItemFn = match syn::parse2(item.clone()) {
         Ok(f) => f,
         Err(_) => {

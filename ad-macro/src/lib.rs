@@ -13,6 +13,8 @@ mod expand;
 mod intrinsics;
 mod ir;
 mod lower;
+#[cfg(test)]
+mod robustness;
 
 use proc_macro::TokenStream;
 

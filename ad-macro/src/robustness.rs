@@ -1,0 +1,1 @@
+//! The macro never panics: mutated and random inputs all give an expansion or `compile_error!`.
