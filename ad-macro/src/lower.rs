@@ -2049,3 +2049,109 @@ fn describe(e: &Expr) -> &'static str {
         _ => "this kind of expression",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use syn::parse_quote;
+
+    fn lower_ok(item: syn::ItemFn) -> Func {
+        let mut cx = Errors::default();
+        let f = lower(&item, &Attr::default(), &mut cx).expect("lowers");
+        if let Some(e) = cx.combined() {
+            panic!("unexpected error: {e}");
+        }
+        f
+    }
+
+    fn lower_err(item: syn::ItemFn) -> String {
+        let mut cx = Errors::default();
+        let _ = lower(&item, &Attr::default(), &mut cx);
+        cx.combined().map(|e| e.to_string()).unwrap_or_default()
+    }
+
+    #[test]
+    fn shadowing_makes_new_variables() {
+        // let x = x * 2.0; let x = x + 1.0; x
+        let f = lower_ok(parse_quote! {
+            fn g(x: f64) -> f64 {
+                let x = x * 2.0;
+                let x = x + 1.0;
+                x
+            }
+        });
+        let xs: Vec<_> = f.vars.iter().filter(|v| v.name == "x").collect();
+        assert_eq!(xs.len(), 3, "the parameter and two shadows");
+    }
+
+    #[test]
+    fn expressions_become_wengert_lists() {
+        // x³(x + 3y): powi, mul, add, mul.
+        let f = lower_ok(parse_quote! {
+            fn f(x: f64, y: f64) -> f64 { x.powi(3) * (x + 3.0 * y) }
+        });
+        let [Stmt::Assign { temps, .. }] = &f.body.stmts[..] else {
+            panic!("{:?}", f.body)
+        };
+        let ops: Vec<_> = temps
+            .iter()
+            .map(|n| match &n.rhs {
+                Rhs::Op { op, .. } => op.name(),
+                _ => "?",
+            })
+            .collect();
+        assert_eq!(ops, ["powi", "mul", "add", "mul"]);
+    }
+
+    #[test]
+    fn early_return_guards_the_rest() {
+        // if x > 0 { return x; } x * 2.0  →  flag, if, guard flag, if { ret = x * 2 }
+        let f = lower_ok(parse_quote! {
+            fn g(x: f64) -> f64 {
+                if x > 0.0 { return x; }
+                x * 2.0
+            }
+        });
+        let kinds: Vec<_> = f
+            .body
+            .stmts
+            .iter()
+            .map(|s| match s {
+                Stmt::Set { .. } => "set",
+                Stmt::If { .. } => "if",
+                Stmt::Assign { .. } => "assign",
+                _ => "other",
+            })
+            .collect();
+        assert_eq!(kinds, ["set", "set", "if", "set", "if"]);
+    }
+
+    #[test]
+    fn compound_assignment_reads_the_target() {
+        let f = lower_ok(parse_quote! {
+            fn g(x: f64) -> f64 { let mut s = 1.0; s *= x; s }
+        });
+        let Stmt::Assign { temps, .. } = &f.body.stmts[1] else {
+            panic!()
+        };
+        assert!(
+            matches!(&temps[0].rhs, Rhs::Op { op: Op::Mul, args, .. } if matches!(args[0], Operand::Var(_)))
+        );
+    }
+
+    #[test]
+    fn refusals_name_what_to_do() {
+        let e = lower_err(parse_quote! {
+            fn g(x: f64) -> f64 { let f = |t: f64| t * x; for v in x.iter() {} x.sin_cos().0 }
+        });
+        assert!(e.contains("closures are not supported"), "{e}");
+        let e = lower_err(parse_quote! { fn g(x: f64) -> f64 { x.frobnicate() } });
+        assert!(e.contains("`frobnicate` has no derivative rule"), "{e}");
+        let e = lower_err(parse_quote! { fn g(x: &[f64]) -> f64 { for v in x.iter() { } 0.0 } });
+        assert!(e.contains("loops iterate over an integer range"), "{e}");
+        let e = lower_err(parse_quote! { fn g(n: usize) -> f64 { 1.0 } });
+        assert!(e.contains("no parameter to differentiate"), "{e}");
+        let e = lower_err(parse_quote! { fn g(x: f64) -> usize { 1 } });
+        assert!(e.contains("must return `f64` or `f32`"), "{e}");
+    }
+}
