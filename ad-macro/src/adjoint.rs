@@ -45,13 +45,23 @@ impl Emitter<'_> {
     pub fn rev_block(&mut self, b: &Block, loop_body: bool) -> TokenStream {
         let mut out = Vec::new();
         if loop_body {
+            let record = std::mem::replace(&mut self.record, false);
             for s in &b.stmts {
-                if let Some(v) = defined_var(s) {
-                    if self.facts.recompute[v] && self.facts.needed[v] {
-                        out.push(self.fwd_stmt(s, false));
+                let recomputed = match s {
+                    Stmt::Assign { site, .. } | Stmt::Set { site, .. } => defined_var(s)
+                        .is_some_and(|v| {
+                            self.facts.recompute_site[v] == Some(*site) && self.facts.needed[v]
+                        }),
+                    Stmt::For { id, .. } => {
+                        self.facts.recompute_loop[*id].is_some_and(|v| self.facts.needed[v])
                     }
+                    _ => false,
+                };
+                if recomputed {
+                    out.push(self.fwd_stmt(s));
                 }
             }
+            self.record = record;
         }
         for s in b.stmts.iter().rev() {
             if self.facts.relevant(self.f, s) {
@@ -163,6 +173,7 @@ impl Emitter<'_> {
                 range,
                 body,
                 exit,
+                ..
             } => {
                 let i = self.ident(*index);
                 let iter = self.range_iter(range);

@@ -37,6 +37,12 @@ pub struct Facts {
     pub needed: Vec<bool>,
     /// Variables recomputed at the start of their loop body's reverse iteration.
     pub recompute: Vec<bool>,
+    /// For a recomputed variable: the site of its defining `let` (which saves nothing) and the
+    /// values the recomputation reads.
+    pub recompute_site: Vec<Option<SiteId>>,
+    pub recompute_reads: Vec<Vec<VarId>>,
+    /// `for` loops (by id) re-run with a recomputed variable: the variable they accumulate.
+    pub recompute_loop: Vec<Option<VarId>>,
     pub save: Vec<Save>,
     site_in_loop: Vec<bool>,
 }
@@ -90,6 +96,9 @@ pub fn analyse(f: &Func) -> Facts {
         active: vec![false; n],
         needed: vec![false; n],
         recompute: vec![false; n],
+        recompute_site: vec![None; n],
+        recompute_reads: vec![Vec::new(); n],
+        recompute_loop: vec![None; f.n_sites],
         save: vec![Save::No; f.n_sites],
         site_in_loop: vec![false; f.n_sites],
     };
@@ -99,7 +108,7 @@ pub fn analyse(f: &Func) -> Facts {
     activity(f, &mut facts);
     let mut defs = vec![0usize; n];
     count_defs(&f.body, false, &mut defs, &mut facts.site_in_loop);
-    recomputable(f, &f.body, false, &defs, &mut facts.recompute);
+    recomputable(f, &f.body, false, &defs, &mut facts);
     // Needed values and saving sites depend on each other through relevance; both only grow.
     loop {
         let before = (facts.needed.clone(), facts.save.clone());
@@ -108,18 +117,16 @@ pub fn analyse(f: &Func) -> Facts {
         // Recomputed variables read their operands in the reverse sweep.
         loop {
             let mut changed = false;
-            f.body.walk(&mut |s| {
-                if let Some(v) = defined_var(s) {
-                    if facts.recompute[v] && needed[v] {
-                        for r in stmt_reads(s) {
-                            if !needed[r] {
-                                needed[r] = true;
-                                changed = true;
-                            }
+            for v in 0..n {
+                if facts.recompute[v] && needed[v] {
+                    for &r in &facts.recompute_reads[v] {
+                        if !needed[r] {
+                            needed[r] = true;
+                            changed = true;
                         }
                     }
                 }
-            });
+            }
             if !changed {
                 break;
             }
@@ -358,42 +365,186 @@ fn rhs_reads(temps: &[Node], rhs: &Rhs, out: &mut Vec<VarId>) {
     }
 }
 
-fn recomputable(f: &Func, b: &Block, loop_body: bool, defs: &[usize], recompute: &mut [bool]) {
-    for (i, s) in b.stmts.iter().enumerate() {
-        if loop_body {
-            if let Some(v) = defined_var(s) {
-                let var = &f.vars[v];
-                let candidate = defs[v] == 1
-                    && matches!(var.role, Role::Local | Role::Hidden)
-                    && matches!(var.sort, Sort::Float | Sort::Int | Sort::Bool)
-                    && !matches!(s, Stmt::Assign { temps, .. } if temps.iter().any(|n| matches!(n.rhs, Rhs::Call { .. })));
-                if candidate {
-                    let mut later = BTreeSet::new();
-                    b.stmts[i + 1..].iter().for_each(|s| writes(s, &mut later));
-                    let reads = stmt_reads(s);
-                    if reads
-                        .iter()
-                        .all(|r| !later.contains(r) && !recompute_blocked(f, *r))
-                    {
-                        recompute[v] = true;
+fn recomputable(f: &Func, b: &Block, loop_body: bool, defs: &[usize], facts: &mut Facts) {
+    if loop_body {
+        // A variable defined once, at the top, from values the rest of the body keeps.
+        for (i, s) in b.stmts.iter().enumerate() {
+            let Some((v, site)) = top_def(s) else {
+                continue;
+            };
+            if defs[v] == 1 && recompute_candidate(f, v, s) {
+                let mut later = BTreeSet::new();
+                b.stmts[i + 1..].iter().for_each(|s| writes(s, &mut later));
+                let reads = stmt_reads(s);
+                if reads
+                    .iter()
+                    .all(|r| !later.contains(r) && !recompute_blocked(f, *r))
+                {
+                    facts.recompute[v] = true;
+                    facts.recompute_site[v] = Some(site);
+                    facts.recompute_reads[v] = reads;
+                }
+            }
+        }
+        // An accumulator: `let mut r = ...;` then `for` loops that update `r` from values the
+        // rest of the body keeps (a residual, a pre-activation). The reverse iteration re-runs
+        // the `let` and the loops instead of storing `r`.
+        for (i, s) in b.stmts.iter().enumerate() {
+            let Some((v, site)) = top_def(s) else {
+                continue;
+            };
+            if facts.recompute[v] || defs[v] < 2 || !recompute_candidate(f, v, s) {
+                continue;
+            }
+            let mut loops = Vec::new();
+            let mut count = 1;
+            let mut ok = true;
+            for (j, t) in b.stmts.iter().enumerate().skip(i + 1) {
+                let mut inner = vec![0usize; defs.len()];
+                def_counts(t, &mut inner);
+                if inner[v] == 0 {
+                    continue;
+                }
+                count += inner[v];
+                let local = |w: VarId| w == v || inner[w] == defs[w];
+                let mut w_all = BTreeSet::new();
+                writes(t, &mut w_all);
+                ok &= matches!(t, Stmt::For { exit: None, .. })
+                    && w_all.iter().all(|&w| local(w))
+                    && !has_side_effects(t);
+                if !ok {
+                    break;
+                }
+                let mut reads = Vec::new();
+                deep_reads(t, &mut reads);
+                reads.retain(|&r| !local(r));
+                loops.push((j, reads));
+            }
+            if !ok || count != defs[v] || loops.is_empty() {
+                continue;
+            }
+            let looped: Vec<usize> = loops.iter().map(|(j, _)| *j).collect();
+            let mut later = BTreeSet::new();
+            for (m, t) in b.stmts.iter().enumerate().skip(i + 1) {
+                if !looped.contains(&m) {
+                    writes(t, &mut later);
+                }
+            }
+            // Variables recomputed above are recomputed first, in order: they do not count.
+            later.retain(|&w| !facts.recompute[w]);
+            let mut reads = stmt_reads(s);
+            reads.extend(loops.iter().flat_map(|(_, r)| r.iter().copied()));
+            reads.sort_unstable();
+            reads.dedup();
+            if reads
+                .iter()
+                .all(|r| !later.contains(r) && !recompute_blocked(f, *r))
+            {
+                facts.recompute[v] = true;
+                facts.recompute_site[v] = Some(site);
+                facts.recompute_reads[v] = reads;
+                for &j in &looped {
+                    if let Stmt::For { id, .. } = &b.stmts[j] {
+                        facts.recompute_loop[*id] = Some(v);
                     }
                 }
             }
         }
+    }
+    for s in &b.stmts {
         match s {
             Stmt::If {
                 then_branch,
                 else_branch,
                 ..
             } => {
-                recomputable(f, then_branch, false, defs, recompute);
-                recomputable(f, else_branch, false, defs, recompute);
+                recomputable(f, then_branch, false, defs, facts);
+                recomputable(f, else_branch, false, defs, facts);
             }
-            Stmt::For { body, .. } => recomputable(f, body, true, defs, recompute),
-            Stmt::While { body, .. } => recomputable(f, body, true, defs, recompute),
+            Stmt::For { body, .. } | Stmt::While { body, .. } => {
+                recomputable(f, body, true, defs, facts)
+            }
             _ => {}
         }
     }
+}
+
+/// The variable and site of a top-level assignment or set.
+fn top_def(s: &Stmt) -> Option<(VarId, SiteId)> {
+    match s {
+        Stmt::Assign {
+            site,
+            place: Place::Var(v),
+            ..
+        }
+        | Stmt::Set { site, dst: v, .. } => Some((*v, *site)),
+        _ => None,
+    }
+}
+
+/// Variables that may be recomputed: plain locals, not computed by calls (costly to repeat).
+fn recompute_candidate(f: &Func, v: VarId, s: &Stmt) -> bool {
+    let var = &f.vars[v];
+    matches!(var.role, Role::Local | Role::Hidden)
+        && matches!(var.sort, Sort::Float | Sort::Int | Sort::Bool)
+        && !matches!(s, Stmt::Assign { temps, .. } if temps.iter().any(|n| matches!(n.rhs, Rhs::Call { .. })))
+}
+
+/// How many times each variable is defined inside `s`, nested statements included.
+fn def_counts(s: &Stmt, counts: &mut [usize]) {
+    let mut b = Block::default();
+    b.stmts.push(s.clone());
+    b.walk(&mut |s| match s {
+        Stmt::Assign {
+            place: Place::Var(v),
+            ..
+        }
+        | Stmt::Set { dst: v, .. } => counts[*v] += 1,
+        Stmt::Assign {
+            place: Place::Elem { buf, .. },
+            ..
+        }
+        | Stmt::BufDecl { buf, .. } => counts[*buf] += 1,
+        Stmt::For { index, exit, .. } => {
+            counts[*index] += 1;
+            if let Some(e) = exit {
+                counts[e.trips] += 1;
+            }
+        }
+        Stmt::While { trips, .. } => counts[*trips] += 1,
+        _ => {}
+    });
+}
+
+/// Every variable read anywhere inside `s`.
+fn deep_reads(s: &Stmt, out: &mut Vec<VarId>) {
+    let mut b = Block::default();
+    b.stmts.push(s.clone());
+    b.walk(&mut |s| {
+        out.extend(stmt_reads(s));
+        match s {
+            Stmt::If { flag, .. } => out.push(*flag),
+            Stmt::For { range, .. } => {
+                out.push(range.start);
+                out.push(range.end);
+                out.extend(range.adapters.iter().filter_map(|a| match a {
+                    Adapter::StepBy(v) => Some(*v),
+                    Adapter::Rev => None,
+                }));
+            }
+            Stmt::Plain(c) => out.extend(&c.reads),
+            _ => {}
+        }
+    });
+}
+
+/// Whether re-running `s` would repeat something other than computing values.
+fn has_side_effects(s: &Stmt) -> bool {
+    let mut b = Block::default();
+    b.stmts.push(s.clone());
+    let mut found = false;
+    b.walk(&mut |s| found |= matches!(s, Stmt::Plain(_) | Stmt::While { .. }));
+    found
 }
 
 /// Opaque variables have no known type to restore: code reading them is not recomputed.
@@ -484,7 +635,7 @@ fn tbr_block(f: &Func, facts: &mut Facts, b: &Block, pending: &mut BTreeSet<VarI
 }
 
 fn def(facts: &mut Facts, site: SiteId, v: VarId, kills: bool, pending: &mut BTreeSet<VarId>) {
-    if facts.recompute[v] {
+    if facts.recompute_site[v] == Some(site) {
         pending.remove(&v);
         return;
     }
@@ -509,8 +660,8 @@ fn tbr_stmt(f: &Func, facts: &mut Facts, s: &Stmt, pending: &mut BTreeSet<VarId>
                     .filter(|v| facts.needed[*v]),
             );
             if let Some(v) = defined_var(s) {
-                if facts.recompute[v] && facts.needed[v] {
-                    pending.extend(stmt_reads(s));
+                if facts.recompute_site[v] == Some(*site) && facts.needed[v] {
+                    pending.extend(facts.recompute_reads[v].iter().copied());
                 }
             }
             match place {
@@ -519,8 +670,8 @@ fn tbr_stmt(f: &Func, facts: &mut Facts, s: &Stmt, pending: &mut BTreeSet<VarId>
             }
         }
         Stmt::Set { site, dst, .. } => {
-            if facts.recompute[*dst] && facts.needed[*dst] {
-                pending.extend(stmt_reads(s));
+            if facts.recompute_site[*dst] == Some(*site) && facts.needed[*dst] {
+                pending.extend(facts.recompute_reads[*dst].iter().copied());
             }
             def(facts, *site, *dst, true, pending);
         }

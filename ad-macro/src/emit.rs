@@ -39,6 +39,10 @@ pub struct Emitter<'a> {
     pub t: TokenStream,
     /// Nesting depth of regions while emitting (0: the function's top-level block).
     pub depth: usize,
+    /// False while re-running forward code inside the reverse sweep: nothing is saved.
+    pub record: bool,
+    /// Number of loops around the statement being emitted.
+    pub loops: usize,
 }
 
 impl<'a> Emitter<'a> {
@@ -93,6 +97,8 @@ impl<'a> Emitter<'a> {
             decl,
             t: quote!(::core::primitive::#float),
             depth: 0,
+            record: true,
+            loops: 0,
         }
     }
 
@@ -200,6 +206,9 @@ impl<'a> Emitter<'a> {
 
     /// The statement that saves `current` before site `site` of `v` overwrites it.
     fn save(&self, site: SiteId, v: VarId, current: TokenStream) -> TokenStream {
+        if !self.record {
+            return quote!();
+        }
         match self.facts.save[site] {
             Save::No => quote!(),
             Save::Slot => {
@@ -231,12 +240,13 @@ impl<'a> Emitter<'a> {
     // ----- forward sweep -----
 
     pub fn fwd_block(&mut self, b: &Block) -> TokenStream {
-        let stmts: Vec<_> = b.stmts.iter().map(|s| self.fwd_stmt(s, true)).collect();
+        let stmts: Vec<_> = b.stmts.iter().map(|s| self.fwd_stmt(s)).collect();
         quote!(#(#stmts)*)
     }
 
-    /// One statement of the forward sweep; `record` is false when recomputing in the reverse.
-    pub fn fwd_stmt(&mut self, s: &Stmt, record: bool) -> TokenStream {
+    /// One statement of the forward sweep (saving overwritten values unless `self.record` is off).
+    pub fn fwd_stmt(&mut self, s: &Stmt) -> TokenStream {
+        let record = self.record;
         match s {
             Stmt::Assign {
                 site,
@@ -329,11 +339,14 @@ impl<'a> Emitter<'a> {
                 range,
                 body,
                 exit,
+                ..
             } => {
                 let i = self.ident(*index);
                 let iter = self.range_iter(range);
                 self.depth += 1;
+                self.loops += 1;
                 let b = self.fwd_block(body);
+                self.loops -= 1;
                 self.depth -= 1;
                 match exit {
                     None => {
@@ -369,8 +382,10 @@ impl<'a> Emitter<'a> {
                 let n = format_ident!("__n{}", site, span = Span::mixed_site());
                 let c = self.ident(*flag);
                 self.depth += 1;
+                self.loops += 1;
                 let cond = self.fwd_block(cond);
                 let b = self.fwd_block(body);
+                self.loops -= 1;
                 self.depth -= 1;
                 let stop = stop.as_ref().map(|s| {
                     let t = &s.tokens;
@@ -398,6 +413,9 @@ impl<'a> Emitter<'a> {
     /// Tapes pushed once per iteration by the loop body's own statements are sized once, before
     /// the loop: a recurrence of n steps allocates exactly n values.
     fn reserve(&self, body: &Block, iter: &TokenStream) -> TokenStream {
+        if !self.record {
+            return quote!();
+        }
         let mut per_tape = std::collections::BTreeMap::new();
         for s in &body.stmts {
             let (site, v) = match s {
@@ -420,7 +438,14 @@ impl<'a> Emitter<'a> {
         }
         let lines = per_tape.into_iter().map(|(v, k)| {
             let tape = self.tape(v);
-            quote!(#tape.reserve(#k * ::core::iter::Iterator::size_hint(&#iter).0);)
+            let n = quote!(#k * ::core::iter::Iterator::size_hint(&#iter).0);
+            // The outermost loop sizes its tapes exactly; inner loops, which run many times,
+            // grow them geometrically.
+            if self.loops == 0 {
+                quote!(#tape.reserve_exact(#n);)
+            } else {
+                quote!(#tape.reserve(#n);)
+            }
         });
         quote!(#(#lines)*)
     }

@@ -146,6 +146,8 @@ pub enum Stmt {
         else_branch: Block,
     },
     For {
+        /// A site number identifying the loop (used when the reverse sweep recomputes it).
+        id: SiteId,
         index: VarId,
         range: LoopRange,
         body: Block,

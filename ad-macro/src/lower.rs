@@ -512,6 +512,17 @@ impl Lowerer<'_> {
                 );
                 Exits::default()
             }
+            (Sink::Var(v), e)
+                if !is_unit_like(e) || is_region(e) && self.sort_of(e) != Sort::Opaque =>
+            {
+                if is_region(e) {
+                    self.lower_region_value(e, v, out);
+                } else {
+                    let code = self.verbatim(e);
+                    self.set(v, code, out);
+                }
+                Exits::default()
+            }
             _ => self.lower_stmt_expr(expr, out),
         }
     }
@@ -640,7 +651,35 @@ impl Lowerer<'_> {
                 }
             }
         }
+        // `let b = x;`, `let c = &buf;`: another name for the same memory.
+        match init.and_then(|e| self.memory_alias(e)) {
+            Some(MemoryInit::Alias(target)) => {
+                self.scopes
+                    .last_mut()
+                    .expect("scope")
+                    .insert(ident.to_string(), target);
+                return;
+            }
+            Some(MemoryInit::Copy(src)) => {
+                let buf = self.copy_array(&ident, src, out);
+                self.scopes
+                    .last_mut()
+                    .expect("scope")
+                    .insert(ident.to_string(), buf);
+                return;
+            }
+            None => {}
+        }
         match init {
+            Some(e) if sort != Sort::Float && is_region(e) => {
+                let var = self.new_var(&ident.to_string(), sort, Role::Local);
+                self.vars[var].user_ident = Some(ident.clone());
+                self.lower_region_value(e, var, out);
+                self.scopes
+                    .last_mut()
+                    .expect("scope")
+                    .insert(ident.to_string(), var);
+            }
             Some(e) if sort == Sort::Float => {
                 // The initialiser is lowered before the name is in scope (`let x = x * 2.0`).
                 let var = self.new_var(&ident.to_string(), Sort::Float, Role::Local);
@@ -659,6 +698,99 @@ impl Lowerer<'_> {
             None => {
                 self.declare(&ident, sort, Role::Local);
             }
+        }
+    }
+
+    /// The slice or buffer that `e` names (`x`, `&x`, or a moved `Vec`), if `let y = e;` only
+    /// gives it another name. Copying a local array is refused.
+    fn memory_alias(&mut self, e: &Expr) -> Option<MemoryInit> {
+        let (inner, by_ref) = match strip_parens(e) {
+            Expr::Reference(r) if r.mutability.is_none() => (strip_parens(&r.expr), true),
+            other => (other, false),
+        };
+        let Expr::Path(p) = inner else { return None };
+        let v = self.lookup(&p.path.get_ident()?.to_string())?;
+        match self.vars[v].sort {
+            Sort::Slice => Some(MemoryInit::Alias(v)),
+            Sort::Buffer if by_ref || self.vars[v].array_len.is_none() => {
+                Some(MemoryInit::Alias(v))
+            }
+            Sort::Buffer => Some(MemoryInit::Copy(v)),
+            _ => None,
+        }
+    }
+
+    /// `let c = b;` for a local array `b`: a new buffer, filled by an element-wise copy loop so
+    /// that the copy is differentiated like any other write.
+    fn copy_array(&mut self, ident: &syn::Ident, src: VarId, out: &mut Vec<Stmt>) -> VarId {
+        let f = self.float.clone();
+        let span = ident.span();
+        let len = self.vars[src].array_len.clone().expect("array");
+        let buf = self.new_var(&ident.to_string(), Sort::Buffer, Role::Local);
+        self.vars[buf].user_ident = Some(ident.clone());
+        self.vars[buf].array_len = Some(len.clone());
+        let code = |tokens: TokenStream, reads: Vec<VarId>| Code {
+            tokens,
+            reads,
+            span,
+        };
+        let site = self.site();
+        let init = code(quote!([0.0 as ::core::primitive::#f; #len]), vec![]);
+        out.push(Stmt::BufDecl { site, buf, init });
+        let lo = self.new_var("lo", Sort::Int, Role::Hidden);
+        self.set(lo, code(quote!(0usize), vec![]), out);
+        let hi = self.new_var("hi", Sort::Int, Role::Hidden);
+        self.set(hi, code(quote!(#len), vec![]), out);
+        let index = self.new_var("_k", Sort::Int, Role::LoopIndex);
+        let k = crate::emit::var_ident(&self.vars[index], index);
+        let at = code(quote!(#k), vec![index]);
+        let mut temps = Vec::new();
+        let value = self.temp(
+            Rhs::Load {
+                buf: src,
+                index: at.clone(),
+            },
+            span,
+            &mut temps,
+        );
+        let site = self.site();
+        let place = Place::Elem { buf, index: at };
+        let copy = Stmt::Assign {
+            site,
+            place,
+            temps,
+            value,
+            span,
+        };
+        let id = self.site();
+        out.push(Stmt::For {
+            id,
+            index,
+            range: LoopRange {
+                start: lo,
+                end: hi,
+                adapters: vec![],
+            },
+            body: Block { stmts: vec![copy] },
+            exit: None,
+        });
+        buf
+    }
+
+    /// `if` or a block used as a non-float value: lowered as a region whose tail sets `var`,
+    /// so that float statements inside are differentiated.
+    fn lower_region_value(&mut self, e: &Expr, var: VarId, out: &mut Vec<Stmt>) {
+        let exits = match strip_parens(e) {
+            Expr::If(i) => self.lower_if(i, out, Sink::Var(var)),
+            Expr::Block(b) => self.scoped(|l| l.lower_stmts(&b.block.stmts, out, Sink::Var(var))),
+            _ => Exits::default(),
+        };
+        if exits.any() {
+            self.cx.spanned(
+                e,
+                "`return`, `break` and `continue` inside a block or `if` used as a value are not \
+                 supported: use an `if` statement",
+            );
         }
     }
 
@@ -786,17 +918,15 @@ impl Lowerer<'_> {
                 if self.sort_of(&m.receiver) == Sort::Opaque
                     || self.sort_of(&m.receiver) == Sort::Buffer =>
             {
-                if matches!(
-                    m.method.to_string().as_str(),
-                    "push" | "insert" | "extend" | "fill" | "copy_from_slice" | "swap"
-                ) && (self.sort_of(&m.receiver) == Sort::Buffer
-                    || m.args.iter().any(|a| self.sort_of(a) == Sort::Float))
+                if self.sort_of(&m.receiver) == Sort::Buffer
+                    || (matches!(m.method.to_string().as_str(), "push" | "insert" | "extend")
+                        && m.args.iter().any(|a| self.sort_of(a) == Sort::Float))
                 {
                     self.cx.spanned(
                         &m.method,
                         format!(
                             "`.{}()` on a float buffer is not supported: declare it with \
-                             `vec![0.0; n]` or `[0.0; N]` and write elements by index",
+                             `vec![0.0; n]` or `[0.0; N]` and read and write elements by index",
                             m.method
                         ),
                     );
@@ -902,7 +1032,18 @@ impl Lowerer<'_> {
                         "assigning a whole slice or buffer is not supported: write its elements",
                     );
                 } else {
-                    let r = self.verbatim(right);
+                    let r = if is_region(right) {
+                        let tmp = self.new_var("_val", sort, Role::Local);
+                        self.lower_region_value(right, tmp, out);
+                        let t = crate::emit::var_ident(&self.vars[tmp], tmp);
+                        Code {
+                            tokens: quote!(#t),
+                            reads: vec![tmp],
+                            span: right.span(),
+                        }
+                    } else {
+                        self.verbatim(right)
+                    };
                     let rt = &r.tokens;
                     let mut reads = r.reads.clone();
                     let v = crate::emit::var_ident(&self.vars[var], var);
@@ -1104,7 +1245,9 @@ impl Lowerer<'_> {
         } else {
             None
         };
+        let id = self.site();
         out.push(Stmt::For {
+            id,
             index,
             range: LoopRange {
                 start: start_v,
@@ -1803,6 +1946,14 @@ impl Lowerer<'_> {
     }
 }
 
+/// What `let y = <memory>;` makes of `y`.
+enum MemoryInit {
+    /// Another name for the same slice or buffer.
+    Alias(VarId),
+    /// A copy of a local array.
+    Copy(VarId),
+}
+
 struct BufInit {
     init: Code,
     array_len: Option<TokenStream>,
@@ -1833,6 +1984,36 @@ impl VisitMut for Renamer<'_, '_> {
                         *e = syn::parse_quote!(#ident);
                     }
                 }
+            }
+            Expr::Assign(a) => {
+                self.refuse_local_write(&a.left, e_span(&a.left));
+                syn::visit_mut::visit_expr_assign_mut(self, a);
+            }
+            Expr::Binary(b) if plain_op(&b.op).is_some() => {
+                self.refuse_local_write(&b.left, e_span(&b.left));
+                syn::visit_mut::visit_expr_binary_mut(self, b);
+            }
+            Expr::Reference(r) if r.mutability.is_some() => {
+                if let Expr::Path(p) = strip_parens(&r.expr) {
+                    if let Some(v) = p
+                        .path
+                        .get_ident()
+                        .and_then(|i| self.l.lookup(&i.to_string()))
+                    {
+                        if self.l.vars[v].sort != Sort::Opaque {
+                            let name = self.l.vars[v].name.clone();
+                            self.l.cx.spanned(
+                                &*r,
+                                format!(
+                                    "`&mut {name}` is not supported in #[gradient] functions: a change \
+                                     made through it would be invisible to the reverse sweep; assign \
+                                     `{name}` directly (`{name} = ...`)"
+                                ),
+                            );
+                        }
+                    }
+                }
+                syn::visit_mut::visit_expr_reference_mut(self, r);
             }
             Expr::Closure(c) => {
                 self.l.cx.spanned(&c,
@@ -1879,6 +2060,34 @@ impl VisitMut for Renamer<'_, '_> {
 }
 
 impl Renamer<'_, '_> {
+    /// Code kept as written must not write the function's variables: the analyses would not
+    /// see the write.
+    fn refuse_local_write(&mut self, target: &Expr, span: Span) {
+        let mut base = strip_parens(target);
+        while let Expr::Index(i) = base {
+            base = strip_parens(&i.expr);
+        }
+        if let Expr::Path(p) = base {
+            if let Some(v) = p
+                .path
+                .get_ident()
+                .and_then(|i| self.l.lookup(&i.to_string()))
+            {
+                if self.l.vars[v].sort == Sort::Opaque {
+                    return;
+                }
+                let name = self.l.vars[v].name.clone();
+                self.l.cx.error(
+                    span,
+                    format!(
+                        "assigning `{name}` inside an expression is not supported in #[gradient] \
+                         functions: make it a statement of its own"
+                    ),
+                );
+            }
+        }
+    }
+
     /// `let name = renamed;` for every variable in scope that a macro's tokens may mention
     /// (also inside format strings).
     fn bindings(&mut self, tokens: &TokenStream) -> Vec<TokenStream> {
@@ -1921,11 +2130,24 @@ fn collect_words(tokens: TokenStream, out: &mut Vec<String>) {
     }
 }
 
+fn e_span(e: &Expr) -> Span {
+    e.span()
+}
+
 fn strip_parens(e: &Expr) -> &Expr {
     match e {
         Expr::Paren(p) => strip_parens(&p.expr),
         Expr::Group(g) => strip_parens(&g.expr),
         _ => e,
+    }
+}
+
+/// An `if` or a block with statements: its value is computed by a region.
+fn is_region(e: &Expr) -> bool {
+    match strip_parens(e) {
+        Expr::If(_) => true,
+        Expr::Block(b) => b.label.is_none() && b.block.stmts.len() > 1,
+        _ => false,
     }
 }
 

@@ -78,6 +78,19 @@ impl<T> Tape<T> {
         self.stack.reserve(n);
     }
 
+    /// Makes room for exactly `n` more values when the tape must grow: a loop whose trip count
+    /// is known sizes its tape once, to the number of values it will record.
+    ///
+    /// ```
+    /// let mut tape = ad_runtime::Tape::<f64>::new();
+    /// tape.reserve_exact(3);
+    /// assert_eq!(tape.capacity(), 3);
+    /// ```
+    #[inline]
+    pub fn reserve_exact(&mut self, n: usize) {
+        self.stack.reserve_exact(n);
+    }
+
     /// Records `v` on top of the tape.
     ///
     /// ```

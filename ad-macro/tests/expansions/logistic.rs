@@ -26,7 +26,7 @@ fn logistic_grad(
     x_4 = x0_1;
     let mut lo_5 = 0;
     let mut hi_6 = steps_3;
-    x_4_tape.reserve(1usize * ::core::iter::Iterator::size_hint(&(lo_5..hi_6)).0);
+    x_4_tape.reserve_exact(1usize * ::core::iter::Iterator::size_hint(&(lo_5..hi_6)).0);
     for _i_7 in (lo_5..hi_6) {
         let _t_8: ::core::primitive::f64 = r_2 * x_4;
         let _t_9: ::core::primitive::f64 = 1.0 - x_4;
