@@ -169,3 +169,53 @@ mod tests {
         println!("{}", pretty(quote!(), item));
     }
 }
+
+#[cfg(test)]
+mod timing {
+    use super::*;
+    use std::time::Instant;
+
+    /// Expansion time of large bodies, stage by stage:
+    /// `cargo test -p ad-macro --release timing -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn time_large_bodies() {
+        for n in [500usize, 1000, 2000, 5000] {
+            let mut body = String::from("let mut s = x;\n");
+            for i in 0..n / 2 {
+                body.push_str(&format!(
+                    "let t{i} = s * 1.01 + y.sin();\ns += t{i} * 0.5;\n"
+                ));
+            }
+            let src = format!("fn big(x: f64, y: f64) -> f64 {{ {body} s }}");
+            let item: TokenStream = src.parse().unwrap();
+            let t = Instant::now();
+            let item_fn: syn::ItemFn = syn::parse2(item.clone()).unwrap();
+            let parse = t.elapsed();
+            let t = Instant::now();
+            let mut cx = Errors::default();
+            let func = lower::lower(&item_fn, &Default::default(), &mut cx).unwrap();
+            let lower = t.elapsed();
+            let t = Instant::now();
+            let facts = analyse::analyse(&func);
+            let analyse = t.elapsed();
+            let mut em = emit::Emitter::new(&func, &facts);
+            let t = Instant::now();
+            let fw = em.fwd_block(&func.body);
+            let fwd = t.elapsed();
+            let t = Instant::now();
+            let rv = em.rev_block(&func.body, false);
+            let rev = t.elapsed();
+            let t = Instant::now();
+            let out = emit::emit(&item_fn, &func, &facts);
+            let total_emit = t.elapsed();
+            println!(
+                "{n} statements: parse {parse:?} lower {lower:?} analyse {analyse:?} fwd {fwd:?} \
+                 rev {rev:?} emit {total_emit:?} ({} {} {} tokens)",
+                fw.into_iter().count(),
+                rv.into_iter().count(),
+                out.into_iter().count()
+            );
+        }
+    }
+}
