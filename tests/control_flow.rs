@@ -1,3 +1,5 @@
+#![allow(clippy::needless_range_loop)] // The functions are written as users write them.
+
 //! Control flow that the reverse sweep must replay: early exits in loops, `while` on active
 //! conditions, buffers declared inside loops, calls with slices. Each checked against central
 //! finite differences.

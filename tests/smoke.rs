@@ -37,13 +37,20 @@ fn branchy(x: f64, y: f64) -> f64 {
 #[test]
 fn smoke() {
     assert_eq!(f_grad(2.0, 3.0), (88.0, [140.0, 24.0]));
+    assert_eq!(f(2.0, 3.0), 88.0);
     let (v, g) = logistic_grad(0.3, 3.5, 10);
     let h = 1e-6;
     let fd0 = (logistic(0.3 + h, 3.5, 10) - logistic(0.3 - h, 3.5, 10)) / (2.0 * h);
     let fd1 = (logistic(0.3, 3.5 + h, 10) - logistic(0.3, 3.5 - h, 10)) / (2.0 * h);
     assert_eq!(v, logistic(0.3, 3.5, 10));
-    assert!((g[0] - fd0).abs() < 1e-4 * fd0.abs().max(1.0), "{g:?} {fd0}");
-    assert!((g[1] - fd1).abs() < 1e-4 * fd1.abs().max(1.0), "{g:?} {fd1}");
+    assert!(
+        (g[0] - fd0).abs() < 1e-4 * fd0.abs().max(1.0),
+        "{g:?} {fd0}"
+    );
+    assert!(
+        (g[1] - fd1).abs() < 1e-4 * fd1.abs().max(1.0),
+        "{g:?} {fd1}"
+    );
     let x = [1.2, 0.7, -0.3, 2.0];
     let mut gx = [0.0; 4];
     let (v, _) = rosen_grad(&x, &mut gx);
@@ -54,9 +61,13 @@ fn smoke() {
         let mut xm = x;
         xm[k] -= h;
         let fd = (rosen(&xp) - rosen(&xm)) / (2.0 * h);
-        assert!((gx[k] - fd).abs() < 1e-4 * fd.abs().max(1.0), "{k} {gx:?} {fd}");
+        assert!(
+            (gx[k] - fd).abs() < 1e-4 * fd.abs().max(1.0),
+            "{k} {gx:?} {fd}"
+        );
     }
     assert_eq!(branchy_grad(3.0, 2.0), (6.0, [2.0, 3.0]));
+    assert_eq!(branchy(3.0, 2.0), 6.0);
     let (v, g) = branchy_grad(1.0, 2.0);
     assert_eq!(v, 2f64.sin());
     assert_eq!(g, [2f64.sin(), 2f64.cos()]);

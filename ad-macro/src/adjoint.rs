@@ -360,7 +360,7 @@ impl Emitter<'_> {
             Rhs::Call { path, args } => {
                 let mut grad_path = path.clone();
                 if let Some(last) = grad_path.segments.last_mut() {
-                    last.ident = format_ident!("{}_grad", last.ident, span = last.ident.span());
+                    last.ident = crate::emit::companion_name(&last.ident);
                 }
                 let mut call_args = Vec::new();
                 let mut allocs = Vec::new();

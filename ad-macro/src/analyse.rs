@@ -751,7 +751,10 @@ pub fn check_inactive_code(f: &Func, facts: &Facts, cx: &mut crate::errors::Erro
             if let Stmt::Set { dst, code, .. } = s {
                 if matches!(f.vars[*dst].sort, Sort::Opaque | Sort::Float)
                     && !tainted[*dst]
-                    && code.reads.iter().any(|&r| hot(r, &tainted))
+                    && code
+                        .reads
+                        .iter()
+                        .any(|&r| !code.shape_only.contains(&r) && hot(r, &tainted))
                 {
                     tainted[*dst] = true;
                     changed = true;
@@ -777,6 +780,7 @@ pub fn check_inactive_code(f: &Func, facts: &Facts, cx: &mut crate::errors::Erro
         let culprit = code
             .reads
             .iter()
+            .filter(|r| !code.shape_only.contains(r))
             .find(|&&r| facts.active[r] || (!only_active && tainted[r]));
         if let Some(&v) = culprit {
             cx.error(

@@ -24,6 +24,10 @@ impl Errors {
         self.errors.push(e);
     }
 
+    pub fn count(&self) -> usize {
+        self.errors.len()
+    }
+
     pub fn has_errors(&self) -> bool {
         !self.errors.is_empty()
     }

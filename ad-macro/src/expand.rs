@@ -1,7 +1,7 @@
 //! The whole expansion on `proc_macro2` tokens, so tests can run it without rustc.
 
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{format_ident, quote};
 use syn::spanned::Spanned;
 
 use crate::errors::Errors;
@@ -66,8 +66,23 @@ pub(crate) fn expand_inner(attr: TokenStream, item: TokenStream) -> TokenStream 
     let (Some(func), Some(facts)) = (func, facts) else {
         return item;
     };
-    let grad = emit::emit(&item_fn, &func, &facts);
-    quote!(#item #grad)
+    let name = format_ident!("{}_grad", item_fn.sig.ident);
+    let grad = emit::emit(&item_fn, &func, &facts, &name, false);
+    let companion = emit::companion_name(&item_fn.sig.ident);
+    let companion = if attr.wrt.is_none() {
+        emit::forwarder(&item_fn, &func, &facts, &companion, &name)
+    } else {
+        // Callers differentiate through every float argument: give them the full gradient.
+        let mut cx = Errors::default();
+        match lower::lower(&item_fn, &attr::Attr::default(), &mut cx) {
+            Some(full) if !cx.has_errors() => {
+                let facts = analyse::analyse(&full);
+                emit::emit(&item_fn, &full, &facts, &companion, true)
+            }
+            _ => quote!(),
+        }
+    };
+    quote!(#item #grad #companion)
 }
 
 #[cfg(test)]
@@ -207,7 +222,7 @@ mod timing {
             let rv = em.rev_block(&func.body, false);
             let rev = t.elapsed();
             let t = Instant::now();
-            let out = emit::emit(&item_fn, &func, &facts);
+            let out = emit::emit(&item_fn, &func, &facts, &format_ident!("big_grad"), false);
             let total_emit = t.elapsed();
             println!(
                 "{n} statements: parse {parse:?} lower {lower:?} analyse {analyse:?} fwd {fwd:?} \

@@ -72,6 +72,8 @@ pub enum Operand {
 pub struct Code {
     pub tokens: TokenStream,
     pub reads: Vec<VarId>,
+    /// Slices and buffers of `reads` that are read only through `.len()` / `.is_empty()`.
+    pub shape_only: Vec<VarId>,
     /// The user's expression, for errors.
     pub span: Span,
 }

@@ -59,6 +59,7 @@ pub fn lower(item: &syn::ItemFn, attr: &Attr, cx: &mut Errors) -> Option<Func> {
             tokens: quote!(false),
             reads: vec![],
             span: Span::call_site(),
+            shape_only: vec![],
         };
         body.insert(
             0,
@@ -226,6 +227,7 @@ struct Lowerer<'a> {
 
 impl Lowerer<'_> {
     fn new_var(&mut self, name: &str, sort: Sort, role: Role) -> VarId {
+        let name = name.trim_start_matches("r#");
         self.vars.push(Var {
             name: name.to_string(),
             user_ident: None,
@@ -238,7 +240,7 @@ impl Lowerer<'_> {
 
     fn declare(&mut self, ident: &syn::Ident, sort: Sort, role: Role) -> VarId {
         let name = ident.to_string();
-        let id = self.new_var(name.trim_start_matches("r#"), sort, role);
+        let id = self.new_var(&name, sort, role);
         self.vars[id].user_ident = Some(ident.clone());
         self.scopes.last_mut().expect("scope").insert(name, id);
         id
@@ -294,6 +296,7 @@ impl Lowerer<'_> {
                         other,
                         "#[gradient] parameters must be plain names (`x: f64`), not patterns",
                     );
+                    self.unsupported_names(other);
                     continue;
                 }
             };
@@ -312,7 +315,11 @@ impl Lowerer<'_> {
             |l: &Self, v: VarId| matches!(l.vars[v].sort, Sort::Float | Sort::Slice);
         match &attr.wrt {
             Some(wrt) => {
-                for name in wrt {
+                for (k, name) in wrt.iter().enumerate() {
+                    if wrt[..k].contains(name) {
+                        self.cx
+                            .spanned(name, format!("`{name}` is named twice in `wrt(...)`"));
+                    }
                     match names.iter().find(|(i, _)| i == name) {
                         None => self.cx.spanned(
                             name,
@@ -349,6 +356,12 @@ impl Lowerer<'_> {
                     sig.ident
                 ),
             );
+        }
+        // A float of the other type can only be inactive: copied code handles it.
+        for p in &params {
+            if !p.active && float_type(&p.ty).is_some_and(|t| t != self.float) {
+                self.vars[p.var].sort = Sort::Opaque;
+            }
         }
         // Active scalars must share the return type.
         for p in &params {
@@ -451,6 +464,7 @@ impl Lowerer<'_> {
                         tokens: quote!(!(#tokens)),
                         reads: stop.reads,
                         span: Span::call_site(),
+                        shape_only: vec![],
                     },
                     out,
                 );
@@ -493,6 +507,7 @@ impl Lowerer<'_> {
         Code {
             tokens,
             reads,
+            shape_only: vec![],
             span: Span::call_site(),
         }
     }
@@ -506,10 +521,12 @@ impl Lowerer<'_> {
                 Exits::default()
             }
             (Sink::Var(v), e) if self.vars[v].sort == Sort::Float && !is_unit_like(e) => {
-                self.cx.spanned(
-                    e,
-                    "this value must be a float expression (the function returns a float)",
-                );
+                // Not recognisably a float: kept as inactive code (a field of an inactive
+                // parameter, a constant); the activity check refuses it if it hides an active
+                // value.
+                if !self.refuse_float_match(e) {
+                    self.assign_float(Place::Var(v), e, out);
+                }
                 Exits::default()
             }
             (Sink::Var(v), e)
@@ -557,6 +574,7 @@ impl Lowerer<'_> {
                     tokens: quote!(#t;),
                     reads: code.reads,
                     span: Span::call_site(),
+                    shape_only: vec![],
                 }));
                 Exits::default()
             }
@@ -583,6 +601,7 @@ impl Lowerer<'_> {
                         tokens: quote!(let _ = #t;),
                         reads: code.reads,
                         span: Span::call_site(),
+                        shape_only: vec![],
                     }));
                 }
                 return;
@@ -614,6 +633,7 @@ impl Lowerer<'_> {
                         tokens: quote!(#k),
                         reads: vec![],
                         span: Span::call_site(),
+                        shape_only: vec![],
                     };
                     self.assign_float(Place::Elem { buf: var, index }, e, out);
                 }
@@ -625,6 +645,7 @@ impl Lowerer<'_> {
             }
         }
         let sort = match (&ty, init) {
+            (Some(t), _) if float_type(t).is_some_and(|t| t != self.float) => Sort::Opaque,
             (Some(t), _) if float_type(t).is_some() => Sort::Float,
             (Some(t), _) if is_int_type(t) => Sort::Int,
             (Some(Type::Path(p)), _) if p.path.is_ident("bool") => Sort::Bool,
@@ -636,19 +657,6 @@ impl Lowerer<'_> {
             if float_type(t).is_none() && self.sort_of(e) == Sort::Float {
                 self.cx
                     .spanned(t, "a float expression is stored with a non-float type here");
-            }
-        }
-        if sort == Sort::Float {
-            if let Some(t) = ty.as_ref().and_then(float_type) {
-                if t != self.float {
-                    self.cx.spanned(
-                        &t,
-                        format!(
-                            "floats in a #[gradient] function must all be `{}` (its return type)",
-                            self.float
-                        ),
-                    );
-                }
             }
         }
         // `let b = x;`, `let c = &buf;`: another name for the same memory.
@@ -669,6 +677,21 @@ impl Lowerer<'_> {
                 return;
             }
             None => {}
+        }
+        if let Some(e) = init {
+            if let Expr::Loop(_) | Expr::While(_) | Expr::ForLoop(_) = strip_parens(e) {
+                self.cx.spanned(
+                    e,
+                    "a loop used as a value (`break value`) is not supported in #[gradient] \
+                     functions: declare the variable before the loop, assign it, then `break`",
+                );
+                self.declare(&ident, Sort::Float, Role::Local);
+                return;
+            }
+            if self.refuse_float_match(e) {
+                self.declare(&ident, Sort::Float, Role::Local);
+                return;
+            }
         }
         match init {
             Some(e) if sort != Sort::Float && is_region(e) => {
@@ -691,7 +714,13 @@ impl Lowerer<'_> {
                     .insert(ident.to_string(), var);
             }
             Some(e) => {
+                let errors = self.cx.count();
                 let code = self.verbatim(e);
+                if self.cx.count() > errors {
+                    // Already refused: a float name, so that its uses give no further errors.
+                    self.declare(&ident, Sort::Float, Role::Local);
+                    return;
+                }
                 let var = self.declare(&ident, sort, Role::Local);
                 self.set(var, code, out);
             }
@@ -733,6 +762,7 @@ impl Lowerer<'_> {
             tokens,
             reads,
             span,
+            shape_only: vec![],
         };
         let site = self.site();
         let init = code(quote!([0.0 as ::core::primitive::#f; #len]), vec![]);
@@ -777,6 +807,28 @@ impl Lowerer<'_> {
         buf
     }
 
+    /// Refuses a `match` that involves floats (it has no derivative here); true if refused.
+    fn refuse_float_match(&mut self, e: &Expr) -> bool {
+        let Expr::Match(m) = strip_parens(e) else {
+            return false;
+        };
+        let mut words = Vec::new();
+        collect_words(m.to_token_stream(), &mut words);
+        let floaty = words.iter().any(|w| {
+            self.lookup(w).is_some_and(|v| {
+                matches!(self.vars[v].sort, Sort::Float | Sort::Slice | Sort::Buffer)
+            })
+        });
+        if floaty {
+            self.cx.spanned(
+                m.match_token,
+                "`match` is not supported in #[gradient] functions when it involves floats: write \
+                 it with `if` / `else if` / `else`",
+            );
+        }
+        floaty
+    }
+
     /// `if` or a block used as a non-float value: lowered as a region whose tail sets `var`,
     /// so that float statements inside are differentiated.
     fn lower_region_value(&mut self, e: &Expr, var: VarId, out: &mut Vec<Stmt>) {
@@ -795,10 +847,28 @@ impl Lowerer<'_> {
     }
 
     fn unsupported_pattern(&mut self, pat: &Pat) {
-        self.cx.spanned(pat,
+        self.cx.spanned(
+            pat,
             "#[gradient] supports `let name = ...` and `let name: Type = ...` only: destructure in \
              separate `let`s",
         );
+        self.unsupported_names(pat);
+    }
+
+    /// Declares the names of a refused pattern anyway, as floats, so that their uses give no
+    /// further errors.
+    fn unsupported_names(&mut self, pat: &Pat) {
+        struct Names(Vec<syn::Ident>);
+        impl<'ast> syn::visit::Visit<'ast> for Names {
+            fn visit_pat_ident(&mut self, p: &'ast syn::PatIdent) {
+                self.0.push(p.ident.clone());
+            }
+        }
+        let mut names = Names(Vec::new());
+        syn::visit::Visit::visit_pat(&mut names, pat);
+        for ident in names.0 {
+            self.declare(&ident, Sort::Float, Role::Local);
+        }
     }
 
     fn lower_stmt_expr(&mut self, e: &Expr, out: &mut Vec<Stmt>) -> Exits {
@@ -812,6 +882,7 @@ impl Lowerer<'_> {
                 Exits::default()
             }
             Expr::If(i) => self.lower_if(i, out, Sink::None),
+            Expr::Match(_) if self.refuse_float_match(e) => Exits::default(),
             Expr::Block(b) if b.label.is_none() => {
                 self.scoped(|l| l.lower_stmts(&b.block.stmts, out, Sink::None))
             }
@@ -838,6 +909,7 @@ impl Lowerer<'_> {
                         tokens: quote!(true),
                         reads: vec![],
                         span: Span::call_site(),
+                        shape_only: vec![],
                     },
                     out,
                 );
@@ -850,7 +922,7 @@ impl Lowerer<'_> {
                 if b.label.is_some() || b.expr.is_some() {
                     self.cx.spanned(b,
                         "#[gradient] supports plain `break` of the innermost loop only (no label, no \
-                         value)",
+                         value): set a flag, `break`, and test the flag after the inner loop",
                     );
                 }
                 match self.loops.last_mut() {
@@ -870,6 +942,7 @@ impl Lowerer<'_> {
                                 tokens: quote!(true),
                                 reads: vec![],
                                 span: Span::call_site(),
+                                shape_only: vec![],
                             },
                             out,
                         );
@@ -904,6 +977,7 @@ impl Lowerer<'_> {
                                 tokens: quote!(true),
                                 reads: vec![],
                                 span: Span::call_site(),
+                                shape_only: vec![],
                             },
                             out,
                         );
@@ -957,6 +1031,7 @@ impl Lowerer<'_> {
             tokens: quote!(#t;),
             reads: code.reads,
             span: Span::call_site(),
+            shape_only: vec![],
         }));
     }
 
@@ -976,6 +1051,9 @@ impl Lowerer<'_> {
         span: Span,
         out: &mut Vec<Stmt>,
     ) {
+        if self.refuse_float_match(right) {
+            return;
+        }
         let left = strip_parens(left);
         let op = binop.and_then(compound_op);
         if binop.is_some() && op.is_none() && self.sort_of(right) == Sort::Float {
@@ -1040,6 +1118,7 @@ impl Lowerer<'_> {
                             tokens: quote!(#t),
                             reads: vec![tmp],
                             span: right.span(),
+                            shape_only: vec![],
                         }
                     } else {
                         self.verbatim(right)
@@ -1060,6 +1139,7 @@ impl Lowerer<'_> {
                             tokens,
                             reads,
                             span: Span::call_site(),
+                            shape_only: vec![],
                         },
                         out,
                     );
@@ -1171,7 +1251,7 @@ impl Lowerer<'_> {
     fn lower_for(&mut self, f: &syn::ExprForLoop, out: &mut Vec<Stmt>) -> Exits {
         if f.label.is_some() {
             self.cx
-                .error(f.label.span(), "#[gradient] does not support loop labels");
+                .error(f.label.span(), "#[gradient] does not support loop labels: leave inner loops with a flag and a plain `break`");
         }
         let Some((start, end, adapters)) = self.loop_range(&f.expr) else {
             self.cx.spanned(
@@ -1225,6 +1305,7 @@ impl Lowerer<'_> {
                         tokens: quote!(false),
                         reads: vec![],
                         span: Span::call_site(),
+                        shape_only: vec![],
                     },
                     out,
                 );
@@ -1276,6 +1357,7 @@ impl Lowerer<'_> {
                         tokens: quote!(false),
                         reads: vec![],
                         span: Span::call_site(),
+                        shape_only: vec![],
                     },
                 },
             );
@@ -1298,6 +1380,7 @@ impl Lowerer<'_> {
                             tokens: quote!((#t) + 1),
                             reads: end.reads,
                             span: Span::call_site(),
+                            shape_only: vec![],
                         }
                     }
                 };
@@ -1327,7 +1410,7 @@ impl Lowerer<'_> {
     ) -> Exits {
         if let Some(l) = label {
             self.cx
-                .error(l.span(), "#[gradient] does not support loop labels");
+                .error(l.span(), "#[gradient] does not support loop labels: leave inner loops with a flag and a plain `break`");
         }
         if let Some(Expr::Let(l)) = cond {
             self.cx.spanned(
@@ -1344,6 +1427,7 @@ impl Lowerer<'_> {
                 tokens: quote!(true),
                 reads: vec![],
                 span: Span::call_site(),
+                shape_only: vec![],
             },
         };
         self.set(flag, code, &mut cond_stmts);
@@ -1366,6 +1450,7 @@ impl Lowerer<'_> {
                         tokens: quote!(false),
                         reads: vec![],
                         span: Span::call_site(),
+                        shape_only: vec![],
                     },
                     out,
                 );
@@ -1404,6 +1489,12 @@ impl Lowerer<'_> {
 
     /// The syntactic sort of an expression, without lowering it.
     fn sort_of(&self, e: &Expr) -> Sort {
+        self.sort_in(e, &[])
+    }
+
+    /// `sort_of` with the locals of enclosing blocks of `e` (innermost last), which are not in
+    /// scope yet while the block is only being looked at.
+    fn sort_in(&self, e: &Expr, extra: &[HashMap<String, Sort>]) -> Sort {
         match e {
             Expr::Lit(l) => match &l.lit {
                 Lit::Float(_) => Sort::Float,
@@ -1414,7 +1505,11 @@ impl Lowerer<'_> {
             },
             Expr::Path(p) => {
                 if let Some(id) = p.path.get_ident() {
-                    if let Some(v) = self.lookup(&id.to_string()) {
+                    let name = id.to_string();
+                    if let Some(s) = extra.iter().rev().find_map(|m| m.get(&name)) {
+                        return *s;
+                    }
+                    if let Some(v) = self.lookup(&name) {
                         return self.vars[v].sort;
                     }
                 }
@@ -1424,15 +1519,24 @@ impl Lowerer<'_> {
                     Sort::Opaque
                 }
             }
-            Expr::Paren(p) => self.sort_of(&p.expr),
-            Expr::Group(g) => self.sort_of(&g.expr),
-            Expr::Reference(r) if r.mutability.is_none() => match self.sort_of(&r.expr) {
-                s @ (Sort::Slice | Sort::Buffer) => s,
-                _ => Sort::Opaque,
+            Expr::Paren(p) => self.sort_in(&p.expr, extra),
+            Expr::Group(g) => self.sort_in(&g.expr, extra),
+            Expr::Reference(r) if r.mutability.is_none() => match strip_parens(&r.expr) {
+                // `&x[a..b]`: a slice (refused where it is used, with a message that says so).
+                Expr::Index(i) if matches!(strip_parens(&i.index), Expr::Range(_)) => {
+                    match self.sort_in(&i.expr, extra) {
+                        Sort::Slice | Sort::Buffer => Sort::Slice,
+                        _ => Sort::Opaque,
+                    }
+                }
+                inner => match self.sort_in(inner, extra) {
+                    s @ (Sort::Slice | Sort::Buffer) => s,
+                    _ => Sort::Opaque,
+                },
             },
             Expr::Unary(u) => match u.op {
-                UnOp::Neg(_) => self.sort_of(&u.expr),
-                UnOp::Not(_) => match self.sort_of(&u.expr) {
+                UnOp::Neg(_) => self.sort_in(&u.expr, extra),
+                UnOp::Not(_) => match self.sort_in(&u.expr, extra) {
                     Sort::Int => Sort::Int,
                     Sort::Bool => Sort::Bool,
                     _ => Sort::Opaque,
@@ -1441,7 +1545,7 @@ impl Lowerer<'_> {
             },
             Expr::Binary(b) => match b.op {
                 BinOp::Add(_) | BinOp::Sub(_) | BinOp::Mul(_) | BinOp::Div(_) | BinOp::Rem(_) => {
-                    let (l, r) = (self.sort_of(&b.left), self.sort_of(&b.right));
+                    let (l, r) = (self.sort_in(&b.left, extra), self.sort_in(&b.right, extra));
                     if l == Sort::Float || r == Sort::Float {
                         Sort::Float
                     } else if l == Sort::Int && r == Sort::Int {
@@ -1459,7 +1563,7 @@ impl Lowerer<'_> {
                 | BinOp::And(_)
                 | BinOp::Or(_) => Sort::Bool,
                 _ if plain_op(&b.op).is_some() => Sort::Opaque,
-                _ => match (self.sort_of(&b.left), self.sort_of(&b.right)) {
+                _ => match (self.sort_in(&b.left, extra), self.sort_in(&b.right, extra)) {
                     (Sort::Int, Sort::Int) => Sort::Int,
                     _ => Sort::Opaque,
                 },
@@ -1475,7 +1579,7 @@ impl Lowerer<'_> {
             }
             Expr::MethodCall(m) => {
                 let name = m.method.to_string();
-                match self.sort_of(&m.receiver) {
+                match self.sort_in(&m.receiver, extra) {
                     Sort::Float if is_inactive_float_method(&name) => {
                         if name.starts_with("is_") {
                             Sort::Bool
@@ -1504,43 +1608,77 @@ impl Lowerer<'_> {
             }
             Expr::Call(c) => {
                 if let Expr::Path(p) = &*c.func {
-                    if let Some(op) = path_intrinsic(&p.path) {
-                        let _ = op;
-                        return Sort::Float;
+                    // `f64::sin(x)`; `f64::from_bits(n)` with no float argument is inactive.
+                    if let Some(name) = path_intrinsic(p) {
+                        let known = Op::method(&name.to_string()).is_some();
+                        if known || c.args.iter().any(|a| self.sort_in(a, extra) == Sort::Float) {
+                            return Sort::Float;
+                        }
+                        return Sort::Opaque;
                     }
                     if path_float_conversion(&p.path) {
                         return Sort::Float;
                     }
                 }
-                if c.args
-                    .iter()
-                    .any(|a| matches!(self.sort_of(a), Sort::Float | Sort::Slice | Sort::Buffer))
-                {
+                if c.args.iter().any(|a| {
+                    matches!(
+                        self.sort_in(a, extra),
+                        Sort::Float | Sort::Slice | Sort::Buffer
+                    )
+                }) {
                     Sort::Float
                 } else {
                     Sort::Opaque
                 }
             }
-            Expr::Index(i) => match self.sort_of(&i.expr) {
+            Expr::Index(i) => match self.sort_in(&i.expr, extra) {
                 Sort::Slice | Sort::Buffer => Sort::Float,
                 _ => Sort::Opaque,
             },
             Expr::If(i) => {
-                let t = block_tail(&i.then_branch).map(|e| self.sort_of(e));
-                let el = i.else_branch.as_ref().map(|(_, e)| self.sort_of(e));
+                let t = self.block_sort(&i.then_branch, extra);
+                let el = i.else_branch.as_ref().map(|(_, e)| self.sort_in(e, extra));
                 if t == Some(Sort::Float) || el == Some(Sort::Float) {
                     Sort::Float
                 } else {
                     t.or(el).unwrap_or(Sort::Opaque)
                 }
             }
-            Expr::Block(b) => match block_tail(&b.block) {
-                // Locals declared inside the block are not in scope here: a path to one of them
-                // may look unknown, but a float literal or a known float is recognised.
-                Some(e) => self.sort_of(e),
-                None => Sort::Opaque,
-            },
+            Expr::Block(b) => self.block_sort(&b.block, extra).unwrap_or(Sort::Opaque),
             _ => Sort::Opaque,
+        }
+    }
+
+    /// The sort of a block's tail, seeing the block's own `let`s.
+    fn block_sort(&self, b: &syn::Block, extra: &[HashMap<String, Sort>]) -> Option<Sort> {
+        let mut scopes = extra.to_vec();
+        scopes.push(HashMap::new());
+        for stmt in &b.stmts {
+            if let SynStmt::Local(local) = stmt {
+                let (ident, ty) = match &local.pat {
+                    Pat::Ident(pi) => (&pi.ident, None),
+                    Pat::Type(pt) => match &*pt.pat {
+                        Pat::Ident(pi) => (&pi.ident, Some(&*pt.ty)),
+                        _ => continue,
+                    },
+                    _ => continue,
+                };
+                let sort = match (ty, &local.init) {
+                    (Some(t), _) if float_type(t).is_some_and(|t| t == self.float) => Sort::Float,
+                    (Some(t), _) if is_int_type(t) => Sort::Int,
+                    (Some(_), _) => Sort::Opaque,
+                    (None, Some(init)) => self.sort_in(&init.expr, &scopes),
+                    (None, None) => Sort::Opaque,
+                };
+                scopes
+                    .last_mut()
+                    .expect("scope")
+                    .insert(ident.to_string(), sort);
+            }
+        }
+        match b.stmts.last() {
+            Some(SynStmt::Expr(e, None)) => Some(self.sort_in(e, &scopes)),
+            _ => None,
         }
     }
 
@@ -1631,7 +1769,8 @@ impl Lowerer<'_> {
             }
             Expr::Call(c) => {
                 if let Expr::Path(p) = &*c.func {
-                    if let Some(name) = path_intrinsic(&p.path) {
+                    if let Some(name) = path_intrinsic(p).filter(|_| self.sort_of(e) == Sort::Float)
+                    {
                         let args: Vec<&Expr> = c.args.iter().collect();
                         if args.is_empty() {
                             self.cx.spanned(e, "missing argument");
@@ -1685,7 +1824,9 @@ impl Lowerer<'_> {
                                 _ => {
                                     self.cx.spanned(
                                         a,
-                                        "pass a slice or buffer by name here (`x` or `&buf`)",
+                                        "pass a slice or buffer by name here (`x` or `&buf`): \
+                                         sub-slices (`&x[a..b]`) are not supported in \
+                                         #[gradient] functions",
                                     );
                                     return Operand::Const(quote!(0.0));
                                 }
@@ -1853,14 +1994,21 @@ impl Lowerer<'_> {
         let mut r = Renamer {
             l: self,
             reads: Vec::new(),
+            shape_reads: Vec::new(),
         };
         r.visit_expr_mut(&mut e);
         let mut reads = r.reads;
         reads.sort_unstable();
         reads.dedup();
+        let mut shape_only = r.shape_reads;
+        shape_only.retain(|v| !reads.contains(v));
+        shape_only.sort_unstable();
+        shape_only.dedup();
+        reads.extend(shape_only.iter().copied());
         Code {
             tokens: e.to_token_stream(),
             reads,
+            shape_only,
             span,
         }
     }
@@ -1880,6 +2028,7 @@ impl Lowerer<'_> {
                         tokens: quote!([#t as ::core::primitive::#f; #len]),
                         reads: vec![],
                         span: Span::call_site(),
+                        shape_only: vec![],
                     },
                     array_len: Some(quote!(#len)),
                     elems: vec![],
@@ -1895,6 +2044,7 @@ impl Lowerer<'_> {
                         tokens: quote!([0.0 as ::core::primitive::#f; #n]),
                         reads: vec![],
                         span: Span::call_site(),
+                        shape_only: vec![],
                     },
                     array_len: Some(quote!(#n)),
                     elems: a.elems.iter().cloned().collect(),
@@ -1914,6 +2064,7 @@ impl Lowerer<'_> {
                                 tokens: quote!(::std::vec![#t as ::core::primitive::#f; #nt]),
                                 reads: n.reads,
                                 span: Span::call_site(),
+                                shape_only: vec![],
                             },
                             array_len: None,
                             elems: vec![],
@@ -1936,6 +2087,7 @@ impl Lowerer<'_> {
                         tokens: quote!(::std::vec![0.0 as ::core::primitive::#f; #n]),
                         reads: vec![],
                         span: Span::call_site(),
+                        shape_only: vec![],
                     },
                     array_len: None,
                     elems: list.into_iter().collect(),
@@ -1971,6 +2123,8 @@ fn parse_repeat(input: syn::parse::ParseStream) -> syn::Result<(Expr, Expr)> {
 struct Renamer<'a, 'b> {
     l: &'a mut Lowerer<'b>,
     reads: Vec<VarId>,
+    /// Slices and buffers read through `.len()` / `.is_empty()`.
+    shape_reads: Vec<VarId>,
 }
 
 impl VisitMut for Renamer<'_, '_> {
@@ -1984,6 +2138,38 @@ impl VisitMut for Renamer<'_, '_> {
                         *e = syn::parse_quote!(#ident);
                     }
                 }
+            }
+            Expr::MethodCall(m) if self.memory_var(&m.receiver).is_some() => {
+                let v = self.memory_var(&m.receiver).expect("memory");
+                let name = self.l.vars[v].name.clone();
+                let method = m.method.to_string();
+                if method == "len" || method == "is_empty" {
+                    self.shape_reads.push(v);
+                    let ident = crate::emit::var_ident(&self.l.vars[v], v);
+                    *m.receiver = syn::parse_quote!(#ident);
+                } else {
+                    self.l.cx.spanned(
+                        &m.method,
+                        format!(
+                            "`.{method}()` on the float slice `{name}` is not supported in \
+                             #[gradient] functions: write an index loop (`for i in 0..{name}.len()`) \
+                             and read `{name}[i]`"
+                        ),
+                    );
+                }
+                for a in m.args.iter_mut() {
+                    self.visit_expr_mut(a);
+                }
+            }
+            Expr::Index(ix)
+                if matches!(strip_parens(&ix.index), Expr::Range(_))
+                    && self.memory_var(&ix.expr).is_some() =>
+            {
+                self.l.cx.spanned(
+                    &*ix,
+                    "sub-slices (`x[a..b]`) are not supported in #[gradient] functions: index \
+                     elements with `x[i]` and loop over a range; pass the whole slice to calls",
+                );
             }
             Expr::Assign(a) => {
                 self.refuse_local_write(&a.left, e_span(&a.left));
@@ -2060,6 +2246,17 @@ impl VisitMut for Renamer<'_, '_> {
 }
 
 impl Renamer<'_, '_> {
+    /// The slice or buffer variable `e` names, if any.
+    fn memory_var(&self, e: &Expr) -> Option<VarId> {
+        match strip_parens(e) {
+            Expr::Path(p) => {
+                let v = self.l.lookup(&p.path.get_ident()?.to_string())?;
+                matches!(self.l.vars[v].sort, Sort::Slice | Sort::Buffer).then_some(v)
+            }
+            _ => None,
+        }
+    }
+
     /// Code kept as written must not write the function's variables: the analyses would not
     /// see the write.
     fn refuse_local_write(&mut self, target: &Expr, span: Span) {
@@ -2151,13 +2348,6 @@ fn is_region(e: &Expr) -> bool {
     }
 }
 
-fn block_tail(b: &syn::Block) -> Option<&Expr> {
-    match b.stmts.last() {
-        Some(SynStmt::Expr(e, None)) => Some(e),
-        _ => None,
-    }
-}
-
 fn is_unit_like(e: &Expr) -> bool {
     matches!(
         e,
@@ -2220,7 +2410,17 @@ fn float_const_path(p: &syn::Path) -> bool {
 }
 
 /// `f64::sin` (also `std::f64::sin`... and `f32::`): the method name.
-fn path_intrinsic(p: &syn::Path) -> Option<syn::Ident> {
+fn path_intrinsic(e: &syn::ExprPath) -> Option<syn::Ident> {
+    if let Some(q) = &e.qself {
+        // `<f64>::sin(x)`
+        return match (float_type(&q.ty), e.path.segments.last()) {
+            (Some(_), Some(last)) if q.position == 0 && e.path.segments.len() == 1 => {
+                Some(last.ident.clone())
+            }
+            _ => None,
+        };
+    }
+    let p = &e.path;
     let n = p.segments.len();
     if n < 2 {
         return None;

@@ -107,3 +107,21 @@ fn branchy_grad(
     }
     (__value, [x_1_bar, y_2_bar])
 }
+#[doc(hidden)]
+#[inline(always)]
+#[allow(
+    unused_mut,
+    unused_variables,
+    unused_assignments,
+    unused_parens,
+    unused_braces,
+    non_snake_case,
+    dead_code,
+    clippy::all
+)]
+fn branchy__mark_branchy_with_gradient(
+    x_1: f64,
+    y_2: f64,
+) -> (::core::primitive::f64, [::core::primitive::f64; 2usize]) {
+    branchy_grad(x_1, y_2)
+}

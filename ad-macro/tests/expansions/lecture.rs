@@ -55,3 +55,21 @@ fn f_grad(
     }
     (__value, [x_1_bar, y_2_bar])
 }
+#[doc(hidden)]
+#[inline(always)]
+#[allow(
+    unused_mut,
+    unused_variables,
+    unused_assignments,
+    unused_parens,
+    unused_braces,
+    non_snake_case,
+    dead_code,
+    clippy::all
+)]
+fn f__mark_f_with_gradient(
+    x_1: f64,
+    y_2: f64,
+) -> (::core::primitive::f64, [::core::primitive::f64; 2usize]) {
+    f_grad(x_1, y_2)
+}

@@ -83,3 +83,22 @@ fn logistic_grad(
     }
     (__value, [x0_1_bar, r_2_bar])
 }
+#[doc(hidden)]
+#[inline(always)]
+#[allow(
+    unused_mut,
+    unused_variables,
+    unused_assignments,
+    unused_parens,
+    unused_braces,
+    non_snake_case,
+    dead_code,
+    clippy::all
+)]
+fn logistic__mark_logistic_with_gradient(
+    x0_1: f64,
+    r_2: f64,
+    steps_3: usize,
+) -> (::core::primitive::f64, [::core::primitive::f64; 2usize]) {
+    logistic_grad(x0_1, r_2, steps_3)
+}

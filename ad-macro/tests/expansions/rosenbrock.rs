@@ -156,3 +156,21 @@ fn rosen_grad(
     }
     (__value, [])
 }
+#[doc(hidden)]
+#[inline(always)]
+#[allow(
+    unused_mut,
+    unused_variables,
+    unused_assignments,
+    unused_parens,
+    unused_braces,
+    non_snake_case,
+    dead_code,
+    clippy::all
+)]
+fn rosen__mark_rosen_with_gradient(
+    x_1: &[f64],
+    x_1_bar: &mut [f64],
+) -> (::core::primitive::f64, [::core::primitive::f64; 0usize]) {
+    rosen_grad(x_1, x_1_bar)
+}

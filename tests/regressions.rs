@@ -1,0 +1,121 @@
+//! Regressions found by the test sessions: each case once failed to compile or gave a wrong
+//! gradient.
+
+// Only the generated gradients of some functions are called.
+#![allow(dead_code, clippy::let_and_return, clippy::needless_range_loop)]
+
+use ad::gradient;
+#[gradient]
+pub fn f(_x: &[f64], n: usize) -> f64 {
+    n as f64
+}
+#[gradient]
+pub fn g(x: f64, _y: f64) -> f64 {
+    let r#fn = x * 2.0;
+    r#fn
+}
+#[gradient(wrt(y))]
+fn h(x: f32, y: f64) -> f64 {
+    y * x as f64 + y * f64::from(x)
+}
+#[gradient]
+fn q(x: f64) -> f64 {
+    <f64>::sin(x) + f64::from_bits(7)
+}
+/// Inactive result, raw identifiers, floats of the other type, qualified paths.
+#[test]
+fn inactive_result_raw_names_other_float_type() {
+    let mut s = [9.0; 2];
+    assert_eq!(f_grad(&[1.0, 2.0], &mut s, 3), (3.0, []));
+    assert_eq!(s, [0.0, 0.0]);
+    assert_eq!(g_grad(1.0, 5.0), (2.0, [2.0, 0.0]));
+    assert_eq!(h_grad(2.0, 3.0), (12.0, [4.0]));
+    assert_eq!(q_grad(0.0).1, [1.0]);
+}
+#[gradient]
+pub fn blk(x: f64) -> f64 {
+    let a = {
+        let t = x;
+        t * t
+    };
+    let c = {
+        let t = x * 2.0;
+        t
+    };
+    let r = if x > 0.0 {
+        let u = x;
+        u
+    } else {
+        let w = 2.0 * x;
+        w
+    };
+    a + c + r
+}
+#[gradient]
+pub fn tailblk(x: f64) -> f64 {
+    let t = x * 2.0;
+    {
+        let u = t + x;
+        u
+    }
+}
+#[gradient]
+pub fn mean(x: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..x.len() {
+        s += x[i];
+    }
+    s / x.len() as f64
+}
+/// Blocks whose tail is a local declared inside them; `x.len() as f64`.
+#[test]
+fn block_locals_and_lengths() {
+    assert_eq!(blk_grad(3.0), (9.0 + 6.0 + 3.0, [6.0 + 2.0 + 1.0]));
+    assert_eq!(tailblk_grad(1.0), (3.0, [3.0]));
+    let mut g = [0.0; 2];
+    assert_eq!(mean_grad(&[1.0, 3.0], &mut g).0, 2.0);
+    assert_eq!(g, [0.5, 0.5]);
+}
+#[gradient(wrt(a))]
+pub fn scale(a: f64, b: f64) -> f64 {
+    a * b
+}
+#[gradient]
+pub fn caller(a: f64) -> f64 {
+    scale(a, 2.0) + scale(3.0, a)
+}
+#[gradient(wrt(w))]
+pub fn lsq(w: &[f64], data: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..w.len() {
+        s += (w[i] - data[i]).powi(2);
+    }
+    s
+}
+#[gradient]
+pub fn calls_lsq(w: &[f64], d: &[f64]) -> f64 {
+    lsq(w, d) * 2.0
+}
+/// Calls to functions restricted with `wrt(...)`, with scalars and slices.
+#[test]
+fn calls_to_wrt_restricted_functions() {
+    assert_eq!(caller_grad(5.0), (25.0, [5.0]));
+    let mut gw = [0.0; 2];
+    let mut gd = [0.0; 2];
+    let (v, []) = calls_lsq_grad(&[1.0, 2.0], &mut gw, &[0.0, 0.0], &mut gd);
+    assert_eq!(v, 10.0);
+    assert_eq!(gw, [4.0, 8.0]);
+    assert_eq!(gd, [-4.0, -8.0]);
+}
+
+#[gradient]
+fn scaled_by_f32_constant(x: f64) -> f64 {
+    let scale: f32 = 2.0;
+    x * f64::from(scale)
+}
+
+/// A local of the other float type is an inactive constant.
+#[test]
+fn local_of_the_other_float_type_is_inactive() {
+    assert_eq!(scaled_by_f32_constant_grad(3.0), (6.0, [2.0]));
+}
