@@ -587,9 +587,12 @@ fn allows() -> TokenStream {
     quote!(#[allow(#lints)])
 }
 
-/// `name`, a function with `target`'s signature that calls it (the companion of a function
-/// whose `_grad` already differentiates every float parameter).
-pub fn forwarder(
+/// The companion `name` of `f_grad` (`target`), which calls from other `#[gradient]` functions
+/// use. Its signature does not depend on `wrt(...)`: every float parameter of the function's
+/// float type gets a gradient slot and every float slice a shadow, as the caller expects from
+/// the call's syntax alone. Parameters that `wrt(...)` leaves out get zero: derivatives flow
+/// into a function only through the parameters it differentiates.
+pub fn companion(
     item: &syn::ItemFn,
     f: &Func,
     facts: &Facts,
@@ -599,23 +602,61 @@ pub fn forwarder(
     let e = Emitter::new(f, facts);
     let t = &e.t;
     let vis = &item.vis;
-    let (params, _, grads) = signature(&e, f);
-    let k = grads.len();
+    let float = &f.float;
+    let mut params = Vec::new();
     let mut args = Vec::new();
+    let mut zero = Vec::new();
+    let mut slots = Vec::new();
+    let mut k_active = 0usize;
+    let grads = fixed("__grads");
     for p in &f.params {
-        args.push(e.ident(p.var));
-        if p.active && p.shadow_ty.is_some() {
-            args.push(e.bar(p.var));
+        let id = e.ident(p.var);
+        let ty = &p.ty;
+        let m = if p.mutable { quote!(mut) } else { quote!() };
+        params.push(quote!(#m #id: #ty));
+        args.push(quote!(#id));
+        let bar = e.bar(p.var);
+        match (&p.shadow_ty, float_param(p, float)) {
+            (Some(sty), _) => {
+                params.push(quote!(#bar: #sty));
+                if p.active {
+                    args.push(quote!(#bar));
+                } else {
+                    zero.push(quote!(#bar.fill(0.0);));
+                }
+            }
+            (None, true) => {
+                if p.active {
+                    slots.push(quote!(#grads[#k_active]));
+                    k_active += 1;
+                } else {
+                    slots.push(quote!(0.0));
+                }
+            }
+            (None, false) => {}
         }
     }
+    let k = slots.len();
+    let value = fixed("__value");
     let allows = allows();
     quote! {
         #[doc(hidden)]
         #[inline(always)]
         #allows
         #vis fn #name(#(#params),*) -> (#t, [#t; #k]) {
-            #target(#(#args),*)
+            #(#zero)*
+            let (#value, #grads) = #target(#(#args),*);
+            (#value, [#(#slots),*])
         }
+    }
+}
+
+/// Whether a scalar parameter is a float of the function's float type (a gradient slot of the
+/// companion).
+fn float_param(p: &Param, float: &Ident) -> bool {
+    match &p.ty {
+        syn::Type::Path(tp) => tp.path.segments.last().is_some_and(|s| &s.ident == float),
+        _ => false,
     }
 }
 

@@ -68,20 +68,8 @@ pub(crate) fn expand_inner(attr: TokenStream, item: TokenStream) -> TokenStream 
     };
     let name = format_ident!("{}_grad", item_fn.sig.ident);
     let grad = emit::emit(&item_fn, &func, &facts, &name, false);
-    let companion = emit::companion_name(&item_fn.sig.ident);
-    let companion = if attr.wrt.is_none() {
-        emit::forwarder(&item_fn, &func, &facts, &companion, &name)
-    } else {
-        // Callers differentiate through every float argument: give them the full gradient.
-        let mut cx = Errors::default();
-        match lower::lower(&item_fn, &attr::Attr::default(), &mut cx) {
-            Some(full) if !cx.has_errors() => {
-                let facts = analyse::analyse(&full);
-                emit::emit(&item_fn, &full, &facts, &companion, true)
-            }
-            _ => quote!(),
-        }
-    };
+    let companion_name = emit::companion_name(&item_fn.sig.ident);
+    let companion = emit::companion(&item_fn, &func, &facts, &companion_name, &name);
     quote!(#item #grad #companion)
 }
 

@@ -123,5 +123,6 @@ fn branchy__mark_branchy_with_gradient(
     x_1: f64,
     y_2: f64,
 ) -> (::core::primitive::f64, [::core::primitive::f64; 2usize]) {
-    branchy_grad(x_1, y_2)
+    let (__value, __grads) = branchy_grad(x_1, y_2);
+    (__value, [__grads[0usize], __grads[1usize]])
 }

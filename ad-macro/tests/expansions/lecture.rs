@@ -71,5 +71,6 @@ fn f__mark_f_with_gradient(
     x_1: f64,
     y_2: f64,
 ) -> (::core::primitive::f64, [::core::primitive::f64; 2usize]) {
-    f_grad(x_1, y_2)
+    let (__value, __grads) = f_grad(x_1, y_2);
+    (__value, [__grads[0usize], __grads[1usize]])
 }

@@ -100,5 +100,6 @@ fn logistic__mark_logistic_with_gradient(
     r_2: f64,
     steps_3: usize,
 ) -> (::core::primitive::f64, [::core::primitive::f64; 2usize]) {
-    logistic_grad(x0_1, r_2, steps_3)
+    let (__value, __grads) = logistic_grad(x0_1, r_2, steps_3);
+    (__value, [__grads[0usize], __grads[1usize]])
 }

@@ -1,0 +1,181 @@
+//! Correctness of the benchmark objectives in `benches/objectives/`, at small sizes: every
+//! hand-written adjoint against central finite differences of the user-written function, and every
+//! other tool (`num-dual`, `reverse` and the generated `*_grad`) against the
+//! hand-written adjoint. Nothing here is timed.
+
+#[path = "../benches/objectives/mod.rs"]
+mod objectives;
+
+use objectives::gmm::{self, Gmm};
+use objectives::lecture::{self, Lecture};
+use objectives::mlp::Mlp;
+use objectives::recurrence::{self, Recurrence};
+use objectives::rosenbrock::{self, Rosenbrock};
+use objectives::{check_agreement, rel_err, Problem, Tool};
+
+/// Central differences with a step scaled to each coordinate.
+fn fd_gradient(f: impl Fn(&[f64]) -> f64, theta: &[f64]) -> Vec<f64> {
+    let mut t = theta.to_vec();
+    (0..theta.len())
+        .map(|i| {
+            let h = 1e-6 * theta[i].abs().max(1.0);
+            t[i] = theta[i] + h;
+            let up = f(&t);
+            t[i] = theta[i] - h;
+            let down = f(&t);
+            t[i] = theta[i];
+            (up - down) / (2.0 * h)
+        })
+        .collect()
+}
+
+fn hand_gradient<P: Problem>(p: &P) -> Vec<f64> {
+    let mut g = vec![f64::NAN; p.n_params()];
+    p.hand(&mut g);
+    g
+}
+
+#[test]
+fn lecture_gradient_is_the_closed_form() {
+    assert_eq!(lecture::lecture(2.0, 3.0), 88.0);
+    assert_eq!(lecture::lecture_hand(2.0, 3.0), (88.0, [140.0, 24.0]));
+    assert_eq!(lecture::lecture_num_dual(2.0, 3.0), (88.0, [140.0, 24.0]));
+    check_agreement(&Lecture::new(2.0, 3.0), 1e-14);
+    check_agreement(&Lecture::new(-0.7, 1.9), 1e-14);
+}
+
+#[test]
+fn lecture_matches_finite_differences() {
+    let p = Lecture::new(-0.7, 1.9);
+    let fd = fd_gradient(|v| lecture::lecture(v[0], v[1]), &[p.x, p.y]);
+    assert!(rel_err(&hand_gradient(&p), &fd) < 1e-8);
+}
+
+#[test]
+fn rosenbrock_matches_finite_differences() {
+    for n in [2, 3, 10, 11] {
+        let p = Rosenbrock::new(n, 7 + n as u64);
+        let fd = fd_gradient(rosenbrock::rosenbrock, &p.x);
+        let err = rel_err(&hand_gradient(&p), &fd);
+        assert!(err < 1e-7, "n = {n}: relative error {err:e}");
+    }
+}
+
+#[test]
+fn rosenbrock_minimum_has_zero_gradient() {
+    let x = vec![1.0; 5];
+    let mut g = vec![f64::NAN; 5];
+    assert_eq!(rosenbrock::rosenbrock_hand(&x, &mut g), 0.0);
+    assert_eq!(g, vec![0.0; 5]);
+}
+
+#[test]
+fn rosenbrock_tools_agree() {
+    for n in [2, 10, 1000] {
+        check_agreement(&Rosenbrock::new(n, 1), 1e-12);
+    }
+}
+
+/// One point in one dimension with one component: the objective is the Gaussian
+/// log-density with precision exp(2q), plus the prior.
+#[test]
+fn gmm_is_the_gaussian_log_likelihood_in_one_dimension() {
+    let (alpha, mu, q, x) = (0.4, 0.3, -0.2, 1.7);
+    let (gamma, m) = (1.3, 2);
+    let value = gmm::gmm_objective(&[alpha], &[mu], &[q], &[x], 1, 1, gamma, m);
+    let log_density =
+        -0.5 * (2.0 * std::f64::consts::PI).ln() + q - 0.5 * (2.0 * q).exp() * (x - mu) * (x - mu);
+    // Wishart prior for p = 1: ½γ² e^{2q} − m q − C, C = n(ln γ − ½ ln 2) − ln Γ(n/2), n = m + 2.
+    let wn = (m + 2) as f64;
+    let c = wn * (gamma.ln() - 0.5 * 2f64.ln()) - gmm::log_gamma_distrib(0.5 * wn, 1);
+    let prior = 0.5 * gamma * gamma * (2.0 * q).exp() - m as f64 * q - c;
+    assert!((value - (log_density + prior)).abs() < 1e-12);
+    // ln Γ(2) = 0, ln Γ(5/2) = ln(3√π/4).
+    assert!(gmm::log_gamma_distrib(2.0, 1).abs() < 1e-15);
+    let expected = (0.75 * std::f64::consts::PI.sqrt()).ln();
+    assert!((gmm::log_gamma_distrib(2.5, 1) - expected).abs() < 1e-14);
+}
+
+/// Two dimensions, written out: Q = [[e^{q0}, 0], [l, e^{q1}]].
+#[test]
+fn gmm_uses_the_lower_triangular_inverse_cholesky_factor() {
+    let (q0, q1, l) = (0.1, -0.3, 0.7);
+    let mu = [0.2, -0.4];
+    let x = [1.1, 0.5];
+    let value = gmm::gmm_objective(&[0.0], &mu, &[q0, q1, l], &x, 2, 1, 1.0, 0);
+    let xc = [x[0] - mu[0], x[1] - mu[1]];
+    let y = [q0.exp() * xc[0], l * xc[0] + q1.exp() * xc[1]];
+    let log_density =
+        -(2.0 * std::f64::consts::PI).ln() + q0 + q1 - 0.5 * (y[0] * y[0] + y[1] * y[1]);
+    let frobenius = (2.0 * q0).exp() + (2.0 * q1).exp() + l * l;
+    let wn = 3.0;
+    let c = wn * 2.0 * (-0.5 * 2f64.ln()) - gmm::log_gamma_distrib(0.5 * wn, 2);
+    let prior = 0.5 * frobenius - c;
+    assert!((value - (log_density + prior)).abs() < 1e-12);
+}
+
+#[test]
+fn gmm_matches_finite_differences() {
+    for (d, k, n, gamma, m) in [
+        (1, 1, 3, 1.0, 0),
+        (2, 3, 20, 1.0, 0),
+        (3, 4, 15, 1.3, 2),
+        (5, 2, 10, 0.8, 1),
+    ] {
+        let p = Gmm::with_wishart(d, k, n, gamma, m, 11 + d as u64);
+        let fd = fd_gradient(|t| p.value_at(t), &p.theta);
+        let err = rel_err(&hand_gradient(&p), &fd);
+        assert!(err < 1e-6, "d = {d}, K = {k}: relative error {err:e}");
+    }
+}
+
+#[test]
+fn gmm_tools_agree() {
+    check_agreement(&Gmm::with_wishart(3, 4, 15, 1.3, 2, 5), 1e-10);
+    check_agreement(&Gmm::new(2, 5, 1000, 1), 1e-10);
+}
+
+#[test]
+fn mlp_matches_finite_differences() {
+    let p = Mlp::new(8, 3);
+    let fd = fd_gradient(|t| p.value_at(t), &p.theta);
+    let err = rel_err(&hand_gradient(&p), &fd);
+    assert!(err < 1e-7, "relative error {err:e}");
+}
+
+#[test]
+fn mlp_tools_agree() {
+    check_agreement(&Mlp::new(8, 3), 1e-12);
+    check_agreement(&Mlp::new(256, 4), 1e-12);
+}
+
+#[test]
+fn logistic_adjoint_matches_tangents_and_finite_differences() {
+    for steps in [0, 1, 7, 40] {
+        let p = Recurrence::new(steps);
+        let g = hand_gradient(&p);
+        let (v, tangent) = recurrence::logistic_tangent(p.x0, p.r, steps);
+        assert_eq!(v, recurrence::logistic(p.x0, p.r, steps));
+        assert!(rel_err(&g, &tangent) < 1e-12, "steps = {steps}");
+        let fd = fd_gradient(|t| recurrence::logistic(t[0], t[1], steps), &[p.x0, p.r]);
+        assert!(rel_err(&g, &fd) < 1e-6, "steps = {steps}: {g:?} vs {fd:?}");
+    }
+    // The benchmarked size: adjoint and tangents agree, and the derivatives stay finite.
+    let (_, tangent) = recurrence::logistic_tangent(0.3, 3.2, 10_000);
+    let g = hand_gradient(&Recurrence::new(10_000));
+    assert!(g.iter().all(|v| v.is_finite()));
+    assert!(rel_err(&g, &tangent) < 1e-12);
+}
+
+#[test]
+fn logistic_tools_agree() {
+    check_agreement(&Recurrence::new(40), 1e-12);
+    check_agreement(&Recurrence::new(10_000), 1e-12);
+}
+
+/// Every objective has its generated row.
+#[test]
+fn generated_rows_are_available() {
+    assert!(Tool::Generated.available(&Rosenbrock::new(4, 2)));
+    assert!(Tool::Generated.available(&Lecture::new(1.0, 2.0)));
+}
