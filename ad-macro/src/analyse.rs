@@ -45,11 +45,49 @@ pub struct Facts {
     pub recompute_loop: Vec<Option<VarId>>,
     pub save: Vec<Save>,
     site_in_loop: Vec<bool>,
+    /// `relevant` of every statement, by address (the IR does not move once analysed), so that
+    /// deeply nested bodies are not re-walked for every enclosing region.
+    relevance: std::collections::HashMap<usize, bool>,
 }
 
 impl Facts {
     /// Whether a statement has anything to do in the reverse sweep.
     pub fn relevant(&self, f: &Func, s: &Stmt) -> bool {
+        match self.relevance.get(&(s as *const Stmt as usize)) {
+            Some(r) => *r,
+            None => self.relevant_uncached(f, s),
+        }
+    }
+
+    /// Fills the relevance cache, children before parents.
+    fn cache_relevance(&mut self, f: &Func) {
+        fn visit(facts: &mut Facts, f: &Func, b: &Block) {
+            for s in &b.stmts {
+                match s {
+                    Stmt::If {
+                        then_branch,
+                        else_branch,
+                        ..
+                    } => {
+                        visit(facts, f, then_branch);
+                        visit(facts, f, else_branch);
+                    }
+                    Stmt::For { body, .. } => visit(facts, f, body),
+                    Stmt::While { cond, body, .. } => {
+                        visit(facts, f, cond);
+                        visit(facts, f, body);
+                    }
+                    _ => {}
+                }
+                let r = facts.relevant_uncached(f, s);
+                facts.relevance.insert(s as *const Stmt as usize, r);
+            }
+        }
+        self.relevance.clear();
+        visit(self, f, &f.body);
+    }
+
+    fn relevant_uncached(&self, f: &Func, s: &Stmt) -> bool {
         match s {
             Stmt::Assign { site, place, .. } => {
                 self.place_active(place) || self.save[*site] != Save::No
@@ -101,6 +139,7 @@ pub fn analyse(f: &Func) -> Facts {
         recompute_loop: vec![None; f.n_sites],
         save: vec![Save::No; f.n_sites],
         site_in_loop: vec![false; f.n_sites],
+        relevance: Default::default(),
     };
     for p in &f.params {
         facts.active[p.var] = p.active;
@@ -112,6 +151,7 @@ pub fn analyse(f: &Func) -> Facts {
     // Needed values and saving sites depend on each other through relevance; both only grow.
     loop {
         let before = (facts.needed.clone(), facts.save.clone());
+        facts.cache_relevance(f);
         let mut needed = vec![false; n];
         needed_block(f, &facts, &f.body, &mut needed);
         // Recomputed variables read their operands in the reverse sweep.
@@ -134,12 +174,17 @@ pub fn analyse(f: &Func) -> Facts {
         for (a, b) in facts.needed.iter_mut().zip(&needed) {
             *a |= *b;
         }
-        let mut pending = BTreeSet::new();
-        tbr_block(f, &mut facts, &f.body, &mut pending);
+        let mut tbr = Tbr {
+            f,
+            facts: &mut facts,
+            gens: Default::default(),
+        };
+        tbr.block(&f.body, &mut BTreeSet::new(), true);
         if (facts.needed.clone(), facts.save.clone()) == before {
             break;
         }
     }
+    facts.cache_relevance(f);
     facts
 }
 
@@ -627,112 +672,155 @@ pub fn rev_reads(f: &Func, facts: &Facts, s: &Stmt) -> Vec<VarId> {
 
 // ----- to-be-recorded -----
 
-/// Forward walk; `pending` holds the variables with a needed read since their last assignment.
-fn tbr_block(f: &Func, facts: &mut Facts, b: &Block, pending: &mut BTreeSet<VarId>) {
-    for s in &b.stmts {
-        tbr_stmt(f, facts, s, pending);
-    }
+/// The to-be-recorded walk. `pending` holds the variables with a needed read since their last
+/// assignment, in program order; an assignment that finds its variable pending saves the value
+/// it overwrites (when `mark` is on).
+///
+/// The problem is a gen/kill one, so the state at a loop's head is the entry state plus the
+/// loop body's *gen* set (the variables it leaves pending when entered with nothing pending).
+/// Each body's gen set is computed once (`gens`, by loop), so nested loops cost a walk each
+/// rather than a fixpoint iteration per enclosing loop.
+struct Tbr<'a> {
+    f: &'a Func,
+    facts: &'a mut Facts,
+    gens: std::collections::HashMap<(bool, SiteId), BTreeSet<VarId>>,
 }
 
-fn def(facts: &mut Facts, site: SiteId, v: VarId, kills: bool, pending: &mut BTreeSet<VarId>) {
-    if facts.recompute_site[v] == Some(site) {
-        pending.remove(&v);
-        return;
+impl Tbr<'_> {
+    fn block(&mut self, b: &Block, pending: &mut BTreeSet<VarId>, mark: bool) {
+        for s in &b.stmts {
+            self.stmt(s, pending, mark);
+        }
     }
-    if pending.contains(&v) {
-        facts.save[site] = if facts.site_in_loop[site] {
-            Save::Tape
-        } else {
-            Save::Slot
-        };
-    }
-    if kills {
-        pending.remove(&v);
-    }
-}
 
-fn tbr_stmt(f: &Func, facts: &mut Facts, s: &Stmt, pending: &mut BTreeSet<VarId>) {
-    match s {
-        Stmt::Assign { site, place, .. } => {
-            pending.extend(
-                rev_reads(f, facts, s)
-                    .into_iter()
-                    .filter(|v| facts.needed[*v]),
-            );
-            if let Some(v) = defined_var(s) {
-                if facts.recompute_site[v] == Some(*site) && facts.needed[v] {
-                    pending.extend(facts.recompute_reads[v].iter().copied());
+    fn def(
+        &mut self,
+        site: SiteId,
+        v: VarId,
+        kills: bool,
+        pending: &mut BTreeSet<VarId>,
+        mark: bool,
+    ) {
+        let facts = &mut *self.facts;
+        if facts.recompute_site[v] == Some(site) {
+            pending.remove(&v);
+            return;
+        }
+        if mark && pending.contains(&v) {
+            facts.save[site] = if facts.site_in_loop[site] {
+                Save::Tape
+            } else {
+                Save::Slot
+            };
+        }
+        if kills {
+            pending.remove(&v);
+        }
+    }
+
+    /// What one iteration of a loop body leaves pending when entered with nothing pending.
+    fn gen(
+        &mut self,
+        key: (bool, SiteId),
+        cond: Option<&Block>,
+        body: &Block,
+        index: Option<VarId>,
+    ) -> BTreeSet<VarId> {
+        if let Some(g) = self.gens.get(&key) {
+            return g.clone();
+        }
+        let mut p = BTreeSet::new();
+        if let Some(c) = cond {
+            self.block(c, &mut p, false);
+        }
+        self.block(body, &mut p, false);
+        if let Some(i) = index {
+            p.remove(&i);
+        }
+        self.gens.insert(key, p.clone());
+        p
+    }
+
+    fn stmt(&mut self, s: &Stmt, pending: &mut BTreeSet<VarId>, mark: bool) {
+        let f = self.f;
+        match s {
+            Stmt::Assign { site, place, .. } => {
+                let facts = &*self.facts;
+                pending.extend(
+                    rev_reads(f, facts, s)
+                        .into_iter()
+                        .filter(|v| facts.needed[*v]),
+                );
+                if let Some(v) = defined_var(s) {
+                    if facts.recompute_site[v] == Some(*site) && facts.needed[v] {
+                        pending.extend(facts.recompute_reads[v].iter().copied());
+                    }
+                }
+                match place {
+                    Place::Var(v) => self.def(*site, *v, true, pending, mark),
+                    Place::Elem { buf, .. } => self.def(*site, *buf, false, pending, mark),
                 }
             }
-            match place {
-                Place::Var(v) => def(facts, *site, *v, true, pending),
-                Place::Elem { buf, .. } => def(facts, *site, *buf, false, pending),
-            }
-        }
-        Stmt::Set { site, dst, .. } => {
-            if facts.recompute_site[*dst] == Some(*site) && facts.needed[*dst] {
-                pending.extend(facts.recompute_reads[*dst].iter().copied());
-            }
-            def(facts, *site, *dst, true, pending);
-        }
-        Stmt::BufDecl { site, buf, .. } => def(facts, *site, *buf, true, pending),
-        Stmt::If {
-            then_branch,
-            else_branch,
-            ..
-        } => {
-            let mut other = pending.clone();
-            tbr_block(f, facts, then_branch, pending);
-            tbr_block(f, facts, else_branch, &mut other);
-            pending.extend(other);
-            pending.extend(rev_reads(f, facts, s));
-        }
-        Stmt::For {
-            index, body, exit, ..
-        } => {
-            let entry = pending.clone();
-            let mut head = entry.clone();
-            loop {
-                let mut p = head.clone();
-                p.remove(index);
-                tbr_block(f, facts, body, &mut p);
-                p.extend(entry.iter().copied());
-                if p == head {
-                    break;
+            Stmt::Set { site, dst, .. } => {
+                let facts = &*self.facts;
+                if facts.recompute_site[*dst] == Some(*site) && facts.needed[*dst] {
+                    pending.extend(facts.recompute_reads[*dst].iter().copied());
                 }
-                head = p;
+                self.def(*site, *dst, true, pending, mark);
             }
-            *pending = head;
-            if let Some(e) = exit {
-                def(facts, e.site, e.trips, true, pending);
+            Stmt::BufDecl { site, buf, .. } => self.def(*site, *buf, true, pending, mark),
+            Stmt::If {
+                then_branch,
+                else_branch,
+                ..
+            } => {
+                let mut other = pending.clone();
+                self.block(then_branch, pending, mark);
+                self.block(else_branch, &mut other, mark);
+                pending.extend(other);
+                pending.extend(rev_reads(f, self.facts, s));
             }
-            pending.extend(rev_reads(f, facts, s));
-        }
-        Stmt::While {
-            cond,
-            body,
-            trips,
-            site,
-            ..
-        } => {
-            let entry = pending.clone();
-            let mut head = entry.clone();
-            loop {
-                let mut p = head.clone();
-                tbr_block(f, facts, cond, &mut p);
-                tbr_block(f, facts, body, &mut p);
-                p.extend(entry.iter().copied());
-                if p == head {
-                    break;
+            Stmt::For {
+                id,
+                index,
+                body,
+                exit,
+                ..
+            } => {
+                let gen = self.gen((false, *id), None, body, Some(*index));
+                // The head of the loop: entered from before, or from the end of any iteration.
+                pending.extend(gen);
+                if mark {
+                    let mut p = pending.clone();
+                    p.remove(index);
+                    self.block(body, &mut p, true);
                 }
-                head = p;
+                if let Some(e) = exit {
+                    self.def(e.site, e.trips, true, pending, mark);
+                }
+                pending.extend(rev_reads(f, self.facts, s));
             }
-            tbr_block(f, facts, cond, &mut head);
-            *pending = head;
-            def(facts, *site, *trips, true, pending);
-            pending.extend(rev_reads(f, facts, s));
+            Stmt::While {
+                cond,
+                body,
+                trips,
+                site,
+                ..
+            } => {
+                let gen = self.gen((true, *site), Some(cond), body, None);
+                pending.extend(gen);
+                if mark {
+                    let mut p = pending.clone();
+                    self.block(cond, &mut p, true);
+                    self.block(body, &mut p, true);
+                }
+                // The loop is left after evaluating its condition once more.
+                self.block(cond, pending, mark);
+                self.def(*site, *trips, true, pending, mark);
+                pending.extend(rev_reads(f, self.facts, s));
+            }
+            Stmt::Plain(_) => {}
         }
-        Stmt::Plain(_) => {}
     }
 }
 

@@ -20,7 +20,13 @@ pub fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     }
 }
 
+/// The stages, on a stack large enough for deeply nested input (256 MiB, reserved but only
+/// touched as the input needs it; syn and the stages recurse on nesting).
 pub(crate) fn expand_inner(attr: TokenStream, item: TokenStream) -> TokenStream {
+    stacker::grow(256 << 20, || expand_stages(attr, item))
+}
+
+fn expand_stages(attr: TokenStream, item: TokenStream) -> TokenStream {
     let item_fn: syn::ItemFn = match syn::parse2(item.clone()) {
         Ok(f) => f,
         Err(_) => {
@@ -220,5 +226,23 @@ mod timing {
                 out.into_iter().count()
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod deep {
+    use super::*;
+
+    /// A long sum nests 2,000 levels deep in syn's tree: it must not overflow the stack.
+    #[test]
+    fn long_sum_expands() {
+        let body = std::iter::repeat_n("+ 1.0", 2000)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let item: TokenStream = format!("fn deep(x: f64) -> f64 {{ x {body} }}")
+            .parse()
+            .unwrap();
+        let out = expand(quote!(), item).to_string();
+        assert!(out.contains("deep_grad") && !out.contains("compile_error"));
     }
 }

@@ -874,11 +874,11 @@ impl Lowerer<'_> {
     fn lower_stmt_expr(&mut self, e: &Expr, out: &mut Vec<Stmt>) -> Exits {
         match e {
             Expr::Assign(a) => {
-                self.lower_assign(&a.left, None, &a.right, a.span(), out);
+                self.lower_assign(&a.left, None, &a.right, e, out);
                 Exits::default()
             }
             Expr::Binary(b) if plain_op(&b.op).is_some() => {
-                self.lower_assign(&b.left, Some(&b.op), &b.right, b.span(), out);
+                self.lower_assign(&b.left, Some(&b.op), &b.right, e, out);
                 Exits::default()
             }
             Expr::If(i) => self.lower_if(i, out, Sink::None),
@@ -1048,9 +1048,10 @@ impl Lowerer<'_> {
         left: &Expr,
         binop: Option<&BinOp>,
         right: &Expr,
-        span: Span,
+        whole: &Expr,
         out: &mut Vec<Stmt>,
     ) {
+        let span = whole.span();
         if self.refuse_float_match(right) {
             return;
         }
@@ -1060,10 +1061,8 @@ impl Lowerer<'_> {
             self.cx.error(span, "this compound assignment is not supported on floats: use `+=`, `-=`, `*=`, `/=` or `%=`");
             return;
         }
-        let whole: Expr = match binop {
-            None => syn::parse_quote!(#left = #right),
-            Some(b) => syn::parse_quote!(#left #b #right),
-        };
+        // The statement as written, for code kept as it is.
+        let whole = &whole;
         match left {
             Expr::Path(p)
                 if p.path
@@ -1182,14 +1181,14 @@ impl Lowerer<'_> {
                         "writing a float here is not supported: float values can be written to local \
                          buffers (`vec![0.0; n]`, `[0.0; N]`) and variables only",
                     ),
-                    _ => self.plain(&whole, out),
+                    _ => self.plain(whole, out),
                 }
             }
             _ if self.sort_of(right) == Sort::Float => self.cx.spanned(
                 left,
                 "#[gradient] can assign floats to local variables and local buffer elements only",
             ),
-            _ => self.plain(&whole, out),
+            _ => self.plain(whole, out),
         }
     }
 
