@@ -143,3 +143,36 @@ fn callee_with_wrt_calls_plain_functions_with_inactive_arguments() {
     assert_eq!(partly_active_grad(2.0, 1.0), (2.0, [1.0]));
     assert_eq!(calls_partly_active_grad(2.0, 1.0), (4.0, [2.0, 0.0]));
 }
+
+#[gradient]
+fn shadowed_inside_a_condition(x: f64) -> f64 {
+    if x < {
+        let x = x * 10.0;
+        x
+    } {
+        return 1.0;
+    }
+    x * 2.0
+}
+
+/// A name bound inside code kept as written (here a condition) shadows the function's
+/// variable of the same name.
+#[test]
+fn names_bound_inside_kept_code_shadow() {
+    // 0.5 < 5.0: the early return; with the outer `x` it would be 0.5 < 0.5 and `x * 2.0`.
+    assert_eq!(shadowed_inside_a_condition_grad(0.5), (1.0, [0.0]));
+}
+
+#[gradient]
+fn saturated_tanh(x: f64) -> f64 {
+    (x * 10.0).tanh()
+}
+
+/// The derivative of a saturated `tanh` keeps its relative precision.
+#[test]
+fn saturated_tanh_keeps_precision() {
+    let x = 1.6;
+    let exact = 10.0 / (x * 10.0f64).cosh().powi(2);
+    let (_, [d]) = saturated_tanh_grad(x);
+    assert!((d - exact).abs() <= 1e-9 * exact, "{d} vs {exact}");
+}

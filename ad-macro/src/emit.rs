@@ -181,11 +181,9 @@ impl<'a> Emitter<'a> {
             .map(|(_, n)| {
                 let id = self.ident(n.id);
                 let e = self.node_expr(n);
-                if self.facts.active[n.id] {
-                    quote!(let #id: #t = #e;)
-                } else {
-                    quote!(let #id = #e;)
-                }
+                // Every temporary is a float of the function's type, inactive ones too (a
+                // literal alone would leave the type ambiguous for a method called on it).
+                quote!(let #id: #t = #e;)
             });
         quote!(#(#lets)*)
     }
@@ -197,7 +195,7 @@ impl<'a> Emitter<'a> {
         }
         let t = &self.t;
         let i = self.ident(v);
-        if self.f.vars[v].sort == Sort::Float && self.facts.active[v] {
+        if self.f.vars[v].sort == Sort::Float {
             quote!(let mut #i: #t)
         } else {
             quote!(let mut #i)
@@ -477,7 +475,7 @@ impl<'a> Emitter<'a> {
             if self.decl[v] == Decl::Hoisted {
                 let id = self.ident(v);
                 out.push(match var.sort {
-                    Sort::Float if self.facts.active[v] => quote!(let mut #id: #t = 0.0;),
+                    Sort::Float => quote!(let mut #id: #t = 0.0;),
                     Sort::Buffer => match &var.array_len {
                         Some(len) => quote!(let mut #id = [0.0 as #t; #len];),
                         None => quote!(let mut #id: ::std::vec::Vec<#t> = ::std::vec::Vec::new();),
@@ -520,7 +518,7 @@ impl<'a> Emitter<'a> {
                 Save::Slot => {
                     let s = self.slot(v, site);
                     let sort = self.f.vars[v].sort;
-                    out.push(if elem || sort == Sort::Float && self.facts.active[v] {
+                    out.push(if elem || sort == Sort::Float {
                         quote!(let mut #s: #t = 0.0;)
                     } else {
                         quote!(let mut #s = ::core::default::Default::default();)

@@ -1992,6 +1992,7 @@ impl Lowerer<'_> {
         let mut e = e.clone();
         let mut r = Renamer {
             l: self,
+            bound: Vec::new(),
             reads: Vec::new(),
             shape_reads: Vec::new(),
         };
@@ -2121,16 +2122,47 @@ fn parse_repeat(input: syn::parse::ParseStream) -> syn::Result<(Expr, Expr)> {
 /// Renames the variables of inactive code and records which it reads.
 struct Renamer<'a, 'b> {
     l: &'a mut Lowerer<'b>,
+    /// Names bound inside the code itself (`{ let x = ...; x }`, match arms): not renamed.
+    bound: Vec<std::collections::HashSet<String>>,
     reads: Vec<VarId>,
     /// Slices and buffers read through `.len()` / `.is_empty()`.
     shape_reads: Vec<VarId>,
 }
 
 impl VisitMut for Renamer<'_, '_> {
+    fn visit_block_mut(&mut self, b: &mut syn::Block) {
+        self.bound.push(Default::default());
+        for stmt in &mut b.stmts {
+            match stmt {
+                SynStmt::Local(local) => {
+                    if let Some(init) = &mut local.init {
+                        self.visit_expr_mut(&mut init.expr);
+                        if let Some((_, e)) = &mut init.diverge {
+                            self.visit_expr_mut(e);
+                        }
+                    }
+                    self.bind(&local.pat);
+                }
+                other => self.visit_stmt_mut(other),
+            }
+        }
+        self.bound.pop();
+    }
+
+    fn visit_arm_mut(&mut self, arm: &mut syn::Arm) {
+        self.bound.push(Default::default());
+        self.bind(&arm.pat);
+        if let Some((_, guard)) = &mut arm.guard {
+            self.visit_expr_mut(guard);
+        }
+        self.visit_expr_mut(&mut arm.body);
+        self.bound.pop();
+    }
+
     fn visit_expr_mut(&mut self, e: &mut Expr) {
         match e {
             Expr::Path(p) if p.qself.is_none() => {
-                if let Some(id) = p.path.get_ident() {
+                if let Some(id) = p.path.get_ident().filter(|i| !self.is_bound(i)) {
                     if let Some(v) = self.l.lookup(&id.to_string()) {
                         self.reads.push(v);
                         let ident = crate::emit::var_ident(&self.l.vars[v], v);
@@ -2245,6 +2277,27 @@ impl VisitMut for Renamer<'_, '_> {
 }
 
 impl Renamer<'_, '_> {
+    fn is_bound(&self, i: &syn::Ident) -> bool {
+        let name = i.to_string();
+        self.bound.iter().any(|set| set.contains(&name))
+    }
+
+    /// Records the names a pattern binds in the innermost scope of the kept code.
+    fn bind(&mut self, pat: &Pat) {
+        struct Names(Vec<String>);
+        impl<'ast> syn::visit::Visit<'ast> for Names {
+            fn visit_pat_ident(&mut self, p: &'ast syn::PatIdent) {
+                self.0.push(p.ident.to_string());
+                syn::visit::visit_pat_ident(self, p);
+            }
+        }
+        let mut names = Names(Vec::new());
+        syn::visit::Visit::visit_pat(&mut names, pat);
+        if let Some(set) = self.bound.last_mut() {
+            set.extend(names.0);
+        }
+    }
+
     /// The slice or buffer variable `e` names, if any.
     fn memory_var(&self, e: &Expr) -> Option<VarId> {
         match strip_parens(e) {
@@ -2293,7 +2346,9 @@ impl Renamer<'_, '_> {
         let mut seen = std::collections::HashSet::new();
         for scope in self.l.scopes.iter().rev() {
             for (name, &v) in scope {
-                if seen.contains(name) || !words.iter().any(|w| w.contains(name.as_str())) {
+                let bound = self.bound.iter().any(|set| set.contains(name));
+                if bound || seen.contains(name) || !words.iter().any(|w| w.contains(name.as_str()))
+                {
                     continue;
                 }
                 seen.insert(name.clone());

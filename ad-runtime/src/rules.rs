@@ -97,10 +97,19 @@ pub fn cosh<T: Float>(x: T, _y: T) -> T {
     x.sinh()
 }
 
-/// Rule of `x.tanh()`: `1 − y²`. Ignores `x`.
+/// Rule of `x.tanh()`: `1 − y² = (1 − |y|)(1 + |y|)`, which loses no digits to cancellation
+/// (`1 − |y|` is exact). Where `tanh` has saturated (`|y|` within 10⁻⁶ of 1) the rounding of
+/// `y` itself would dominate, so `sech² x = 4e/(1 + e)²` with `e = e^(−2|x|)` is used instead.
 #[inline(always)]
-pub fn tanh<T: Float>(_x: T, y: T) -> T {
-    T::ONE - y * y
+pub fn tanh<T: Float>(x: T, y: T) -> T {
+    let a = y.abs();
+    if a < T::from_f64(0.999_999) {
+        (T::ONE - a) * (T::ONE + a)
+    } else {
+        let e = (-(x.abs() + x.abs())).exp();
+        let d = T::ONE + e;
+        T::from_f64(4.0) * e / (d * d)
+    }
 }
 
 /// Rule of `x.asinh()`: `1 / √(x² + 1)`. Ignores `y`.
@@ -133,10 +142,15 @@ pub fn exp2<T: Float>(_x: T, y: T) -> T {
     y * T::LN_2
 }
 
-/// Rule of `x.exp_m1()`: `y + 1` (= `eˣ`). Ignores `x`.
+/// Rule of `x.exp_m1()`: `eˣ`, as `y + 1` where that is exact enough and `x.exp()` where
+/// `y` is close to −1 (the sum would cancel).
 #[inline(always)]
-pub fn exp_m1<T: Float>(_x: T, y: T) -> T {
-    y + T::ONE
+pub fn exp_m1<T: Float>(x: T, y: T) -> T {
+    if y > -T::HALF {
+        y + T::ONE
+    } else {
+        x.exp()
+    }
 }
 
 /// Rule of `x.ln()`: `1 / x`; `+∞` at `+0`. Ignores `y`.
