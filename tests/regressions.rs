@@ -176,3 +176,15 @@ fn saturated_tanh_keeps_precision() {
     let (_, [d]) = saturated_tanh_grad(x);
     assert!((d - exact).abs() <= 1e-9 * exact, "{d} vs {exact}");
 }
+
+#[gradient]
+fn floor_then_cbrt(x: f64) -> f64 {
+    x.floor().cbrt() + x
+}
+
+/// A piecewise-constant operation stops the adjoint: `cbrt'(0) = ∞` times `floor' = 0` is not
+/// NaN but nothing (found by differential testing).
+#[test]
+fn piecewise_constant_operations_stop_the_adjoint() {
+    assert_eq!(floor_then_cbrt_grad(0.5), (0.5, [1.0]));
+}

@@ -120,7 +120,8 @@ impl Emitter<'_> {
                 };
                 let mut body = Vec::new();
                 body.push(self.accumulate(temps, value, quote!(#g)));
-                for node in temps.iter().rev().filter(|n| self.facts.active[n.id]) {
+                let reached = self.reached_temps(temps, value);
+                for (node, _) in temps.iter().zip(&reached).rev().filter(|(_, r)| **r) {
                     body.push(self.node_adjoint(temps, node));
                 }
                 quote!({ #head #restore #recompute #(#body)* })
@@ -287,6 +288,36 @@ impl Emitter<'_> {
         let mut needs = crate::intrinsics::value_needs(op, &active);
         let result = needs.pop().unwrap_or(false);
         (needs, result)
+    }
+
+    /// The active temporaries an adjoint reaches from the assigned value (a piecewise-constant
+    /// operation, whose result is inactive, stops it).
+    fn reached_temps(&self, temps: &[Node], value: &Operand) -> Vec<bool> {
+        let pos = |o: &Operand| match o {
+            Operand::Var(v) if self.facts.active[*v] => temps.iter().position(|n| n.id == *v),
+            _ => None,
+        };
+        let mut reached = vec![false; temps.len()];
+        if let Some(p) = pos(value) {
+            reached[p] = true;
+        }
+        for k in (0..temps.len()).rev() {
+            if !reached[k] {
+                continue;
+            }
+            match &temps[k].rhs {
+                Rhs::Op { args, .. } => args.iter().filter_map(pos).for_each(|p| reached[p] = true),
+                Rhs::Call { args, .. } => args
+                    .iter()
+                    .filter_map(|a| match a {
+                        CallArg::Float(o) => pos(o),
+                        _ => None,
+                    })
+                    .for_each(|p| reached[p] = true),
+                _ => {}
+            }
+        }
+        reached
     }
 
     /// Adds `contrib` to the adjoint of operand `o`.

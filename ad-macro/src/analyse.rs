@@ -203,7 +203,9 @@ fn activity(f: &Func, facts: &mut Facts) {
             {
                 for node in temps {
                     let a = match &node.rhs {
-                        Rhs::Op { args, .. } => args.iter().any(|o| facts.operand_active(o)),
+                        Rhs::Op { op, args, .. } => {
+                            !op.piecewise_constant() && args.iter().any(|o| facts.operand_active(o))
+                        }
                         Rhs::Load { buf, .. } => facts.active[*buf],
                         Rhs::Call { args, .. } => args.iter().any(|a| match a {
                             CallArg::Float(o) => facts.operand_active(o),

@@ -117,6 +117,16 @@ ops! {
 }
 
 impl Op {
+    /// Piecewise constant: the derivative is zero wherever it exists (the runtime's rule returns
+    /// 0), so the result is inactive. No adjoint flows through it, which also keeps an infinite
+    /// adjoint downstream (`x.floor().cbrt()` at 0) from turning into `inf · 0 = NaN`.
+    pub fn piecewise_constant(self) -> bool {
+        matches!(
+            self,
+            Op::Floor | Op::Ceil | Op::Round | Op::Trunc | Op::Signum
+        )
+    }
+
     /// The forward computation, written as the user would.
     /// Tokens carry `span`, the user's expression, so that rustc's errors point at it.
     pub fn forward(
