@@ -188,3 +188,26 @@ fn floor_then_cbrt(x: f64) -> f64 {
 fn piecewise_constant_operations_stop_the_adjoint() {
     assert_eq!(floor_then_cbrt_grad(0.5), (0.5, [1.0]));
 }
+
+#[gradient]
+fn sqrt_shifted(x: f64) -> f64 {
+    (x - 1.0).sqrt()
+}
+
+#[gradient]
+fn log_of(x: f64) -> f64 {
+    x.ln()
+}
+
+/// NaN and infinities propagate as in the original function; at a point where the forward
+/// value is finite but the derivative is not (`sqrt` at 0), the gradient is the derivative's
+/// limit (documented in `ad::rules`).
+#[test]
+fn nan_and_infinities_propagate() {
+    let (v, [d]) = sqrt_shifted_grad(0.0);
+    assert!(v.is_nan() && d.is_nan());
+    assert_eq!(sqrt_shifted_grad(1.0), (0.0, [f64::INFINITY]));
+    assert_eq!(log_of_grad(0.0), (f64::NEG_INFINITY, [f64::INFINITY]));
+    let (v, [d]) = log_of_grad(f64::NAN);
+    assert!(v.is_nan() && d.is_nan());
+}
