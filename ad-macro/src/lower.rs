@@ -2203,11 +2203,11 @@ impl VisitMut for Renamer<'_, '_> {
                 );
             }
             Expr::Assign(a) => {
-                self.refuse_local_write(&a.left, e_span(&a.left));
+                self.refuse_local_write(&a.left, a.left.span());
                 syn::visit_mut::visit_expr_assign_mut(self, a);
             }
             Expr::Binary(b) if plain_op(&b.op).is_some() => {
-                self.refuse_local_write(&b.left, e_span(&b.left));
+                self.refuse_local_write(&b.left, b.left.span());
                 syn::visit_mut::visit_expr_binary_mut(self, b);
             }
             Expr::Reference(r) if r.mutability.is_some() => {
@@ -2379,10 +2379,6 @@ fn collect_words(tokens: TokenStream, out: &mut Vec<String>) {
             TokenTree::Punct(_) => {}
         }
     }
-}
-
-fn e_span(e: &Expr) -> Span {
-    e.span()
 }
 
 fn strip_parens(e: &Expr) -> &Expr {
