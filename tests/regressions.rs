@@ -211,3 +211,26 @@ fn nan_and_infinities_propagate() {
     let (v, [d]) = log_of_grad(f64::NAN);
     assert!(v.is_nan() && d.is_nan());
 }
+
+#[gradient]
+fn dead_singular_value(y: f64, s: &[f64]) -> f64 {
+    let mut a: f64 = 1.0;
+    let mut i: usize = 0;
+    while i < 3 {
+        a += y;
+        let u = a.clamp(-1.0, 0.0).cbrt();
+        i += 1;
+    }
+    s[1] + 0.0 * y
+}
+
+/// A value that never reaches the result gets no adjoint (else `0 · cbrt'(0) = 0 · ∞` would
+/// be NaN); found by differential testing (seed 7, program 873).
+#[test]
+fn dead_values_get_no_adjoint() {
+    let s = [-0.27, 0.70, -0.085];
+    let mut gs = [0.0; 3];
+    let (v, [dy]) = dead_singular_value_grad(-0.34897011942667633, &s, &mut gs);
+    assert_eq!((v, dy), (0.70, 0.0));
+    assert_eq!(gs, [0.0, 1.0, 0.0]);
+}

@@ -145,6 +145,7 @@ pub fn analyse(f: &Func) -> Facts {
         facts.active[p.var] = p.active;
     }
     activity(f, &mut facts);
+    usefulness(f, &mut facts);
     let mut defs = vec![0usize; n];
     count_defs(&f.body, false, &mut defs, &mut facts.site_in_loop);
     recomputable(f, &f.body, false, &defs, &mut facts);
@@ -233,6 +234,51 @@ fn activity(f: &Func, facts: &mut Facts) {
         });
         if !changed {
             break;
+        }
+    }
+}
+
+/// Backward activity: a value whose adjoint can reach the result. Values no assignment that
+/// matters reads (a dead `let`, an unused branch local) get no adjoint: it would be zero, and
+/// a zero adjoint times an infinite partial (`cbrt` at 0) is NaN.
+fn usefulness(f: &Func, facts: &mut Facts) {
+    let mut useful = vec![false; f.vars.len()];
+    useful[f.ret] = true;
+    loop {
+        let mut changed = false;
+        f.body.walk(&mut |s| {
+            if let Stmt::Assign {
+                place,
+                temps,
+                value,
+                ..
+            } = s
+            {
+                let target = match place {
+                    Place::Var(v) => *v,
+                    Place::Elem { buf, .. } => *buf,
+                };
+                if !useful[target] {
+                    return;
+                }
+                let mut reads = Vec::new();
+                operand_reads(temps, value, &mut reads);
+                for r in reads {
+                    if facts.active[r] && !useful[r] {
+                        useful[r] = true;
+                        changed = true;
+                    }
+                }
+            }
+        });
+        if !changed {
+            break;
+        }
+    }
+    for (v, var) in f.vars.iter().enumerate() {
+        let keep = matches!(var.role, Role::Param { .. } | Role::Temp);
+        if !keep && !useful[v] {
+            facts.active[v] = false;
         }
     }
 }
