@@ -218,7 +218,7 @@ fn dead_singular_value(y: f64, s: &[f64]) -> f64 {
     let mut i: usize = 0;
     while i < 3 {
         a += y;
-        let u = a.clamp(-1.0, 0.0).cbrt();
+        let _u = a.clamp(-1.0, 0.0).cbrt();
         i += 1;
     }
     s[1] + 0.0 * y
