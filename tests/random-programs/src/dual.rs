@@ -113,6 +113,17 @@ fn record_kink<const N: usize>(a: &Dual<N>, b: &Dual<N>) {
     });
 }
 
+/// A non-differentiable point reached exactly: the input point is discarded.
+fn record_singular() {
+    GUARD.with(|g| {
+        let mut s = g.get();
+        s.rel = 0.0;
+        s.dist = 0.0;
+        s.events += 1;
+        g.set(s);
+    });
+}
+
 fn record_size<const N: usize>(x: &Dual<N>) {
     let mut big = x.v.abs();
     for d in &x.d {
@@ -216,6 +227,12 @@ impl<const N: usize> Dual<N> {
     }
     pub fn cbrt(self) -> Self {
         record_kink(&self, &c(0.0));
+        if self.v == 0.0 {
+            // Exactly at the cusp: not differentiable even if the argument's first derivative
+            // vanishes there (`x.hypot(1.0).ln().cbrt()` at `x = 0`), which `record_kink`
+            // treats as a constant.
+            record_singular();
+        }
         let r = self.v.cbrt();
         self.chain(r, 1.0 / (3.0 * r * r))
     }
