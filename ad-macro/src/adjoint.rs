@@ -18,26 +18,33 @@ use crate::ir::*;
 impl Emitter<'_> {
     /// Adjoint variables, declared (zero) between the sweeps.
     pub fn adjoint_decls(&self) -> TokenStream {
-        let t = &self.t;
         let mut out = Vec::new();
         for (v, var) in self.f.vars.iter().enumerate() {
-            if !self.facts.active[v] || var.role == Role::Temp {
+            if !self.facts.active[v] || var.role == Role::Temp || self.early[v] {
                 continue;
             }
-            let bar = self.bar(v);
-            match var.sort {
-                Sort::Float => out.push(quote!(let mut #bar: #t = 0.0;)),
-                Sort::Buffer => {
-                    let id = self.ident(v);
-                    out.push(match &var.array_len {
-                        Some(len) => quote!(let mut #bar = [0.0 as #t; #len];),
-                        None => quote!(let mut #bar = ::std::vec![0.0 as #t; #id.len()];),
-                    });
-                }
-                _ => {}
-            }
+            out.push(self.adjoint_decl(v));
         }
         quote!(#(#out)*)
+    }
+
+    /// The declaration of one adjoint variable (zero; nothing for a slice parameter, whose
+    /// shadow is a parameter).
+    pub fn adjoint_decl(&self, v: VarId) -> TokenStream {
+        let t = &self.t;
+        let var = &self.f.vars[v];
+        let bar = self.bar(v);
+        match var.sort {
+            Sort::Float => quote!(let mut #bar: #t = 0.0;),
+            Sort::Buffer => {
+                let id = self.ident(v);
+                match &var.array_len {
+                    Some(len) => quote!(let mut #bar = [0.0 as #t; #len];),
+                    None => quote!(let mut #bar = ::std::vec![0.0 as #t; #id.len()];),
+                }
+            }
+            _ => quote!(),
+        }
     }
 
     /// The reverse of a block; a loop body first recomputes the variables the analysis chose to
@@ -169,6 +176,8 @@ impl Emitter<'_> {
                     quote!(if #c { #tb } else { #eb })
                 }
             }
+            // Its reverse ran inside the forward sweep.
+            Stmt::For { id, .. } if self.facts.fused.contains_key(id) => quote!(),
             Stmt::For {
                 index,
                 range,
@@ -384,6 +393,9 @@ impl Emitter<'_> {
                 quote!(let #lhs = #call; #(#acc)*)
             }
             Rhs::Load { buf, index } => {
+                if let Some(acc) = self.shifted(*buf, index) {
+                    return quote!(#acc += #bar;);
+                }
                 let b = self.bar(*buf);
                 let i = &index.tokens;
                 quote!(#b[#i] += #bar;)

@@ -45,6 +45,11 @@ pub struct Facts {
     pub recompute_loop: Vec<Option<VarId>>,
     pub save: Vec<Save>,
     site_in_loop: Vec<bool>,
+    /// Top-level loops whose iterations run their reverse right after their forward
+    /// (`fuse.rs`), by id.
+    pub fused: std::collections::HashMap<SiteId, crate::fuse::Fused>,
+    /// Fused loops that overwrite a value the reverse sweep of earlier statements reads.
+    violations: BTreeSet<SiteId>,
     /// `relevant` of every statement, by address (the IR does not move once analysed), so that
     /// deeply nested bodies are not re-walked for every enclosing region.
     relevance: std::collections::HashMap<usize, bool>,
@@ -129,6 +134,18 @@ impl Facts {
 }
 
 pub fn analyse(f: &Func) -> Facts {
+    let mut excluded = BTreeSet::new();
+    loop {
+        let facts = analyse_with(f, &excluded);
+        if facts.violations.is_empty() {
+            return facts;
+        }
+        excluded.extend(facts.violations.iter().copied());
+    }
+}
+
+/// The analyses, with loops `excluded` from fusion.
+fn analyse_with(f: &Func, excluded: &BTreeSet<SiteId>) -> Facts {
     let n = f.vars.len();
     let mut facts = Facts {
         active: vec![false; n],
@@ -139,6 +156,8 @@ pub fn analyse(f: &Func) -> Facts {
         recompute_loop: vec![None; f.n_sites],
         save: vec![Save::No; f.n_sites],
         site_in_loop: vec![false; f.n_sites],
+        fused: Default::default(),
+        violations: Default::default(),
         relevance: Default::default(),
     };
     for p in &f.params {
@@ -146,8 +165,11 @@ pub fn analyse(f: &Func) -> Facts {
     }
     activity(f, &mut facts);
     usefulness(f, &mut facts);
+    facts.fused = crate::fuse::plan(f, &facts.active, excluded);
     let mut defs = vec![0usize; n];
-    count_defs(&f.body, false, &mut defs, &mut facts.site_in_loop);
+    // A fused loop's body runs its reverse in the same iteration: its own sites save in slots.
+    let fused: BTreeSet<SiteId> = facts.fused.keys().copied().collect();
+    count_defs(&f.body, false, &fused, &mut defs, &mut facts.site_in_loop);
     recomputable(f, &f.body, false, &defs, &mut facts);
     // Needed values and saving sites depend on each other through relevance; both only grow.
     loop {
@@ -297,7 +319,13 @@ pub fn defined_var(s: &Stmt) -> Option<VarId> {
     }
 }
 
-fn count_defs(b: &Block, in_loop: bool, defs: &mut [usize], site_in_loop: &mut [bool]) {
+fn count_defs(
+    b: &Block,
+    in_loop: bool,
+    fused: &BTreeSet<SiteId>,
+    defs: &mut [usize],
+    site_in_loop: &mut [bool],
+) {
     for s in &b.stmts {
         match s {
             Stmt::Assign { site, place, .. } => {
@@ -320,18 +348,23 @@ fn count_defs(b: &Block, in_loop: bool, defs: &mut [usize], site_in_loop: &mut [
                 else_branch,
                 ..
             } => {
-                count_defs(then_branch, in_loop, defs, site_in_loop);
-                count_defs(else_branch, in_loop, defs, site_in_loop);
+                count_defs(then_branch, in_loop, fused, defs, site_in_loop);
+                count_defs(else_branch, in_loop, fused, defs, site_in_loop);
             }
             Stmt::For {
-                body, exit, index, ..
+                id,
+                body,
+                exit,
+                index,
+                ..
             } => {
                 defs[*index] += 1;
                 if let Some(e) = exit {
                     site_in_loop[e.site] = in_loop;
                     defs[e.trips] += 1;
                 }
-                count_defs(body, true, defs, site_in_loop);
+                let inner = in_loop || !fused.contains(id);
+                count_defs(body, inner, fused, defs, site_in_loop);
             }
             Stmt::While {
                 cond,
@@ -342,8 +375,8 @@ fn count_defs(b: &Block, in_loop: bool, defs: &mut [usize], site_in_loop: &mut [
             } => {
                 site_in_loop[*site] = in_loop;
                 defs[*trips] += 1;
-                count_defs(cond, true, defs, site_in_loop);
-                count_defs(body, true, defs, site_in_loop);
+                count_defs(cond, true, fused, defs, site_in_loop);
+                count_defs(body, true, fused, defs, site_in_loop);
             }
             Stmt::Plain(_) => {}
         }
@@ -351,7 +384,7 @@ fn count_defs(b: &Block, in_loop: bool, defs: &mut [usize], site_in_loop: &mut [
 }
 
 /// Every variable (and buffer) a statement writes, nested statements included.
-fn writes(s: &Stmt, out: &mut BTreeSet<VarId>) {
+pub fn writes(s: &Stmt, out: &mut BTreeSet<VarId>) {
     match s {
         Stmt::Assign {
             place: Place::Var(v),
@@ -585,9 +618,7 @@ fn recompute_candidate(f: &Func, v: VarId, s: &Stmt) -> bool {
 
 /// How many times each variable is defined inside `s`, nested statements included.
 fn def_counts(s: &Stmt, counts: &mut [usize]) {
-    let mut b = Block::default();
-    b.stmts.push(s.clone());
-    b.walk(&mut |s| match s {
+    s.walk(&mut |s| match s {
         Stmt::Assign {
             place: Place::Var(v),
             ..
@@ -610,10 +641,8 @@ fn def_counts(s: &Stmt, counts: &mut [usize]) {
 }
 
 /// Every variable read anywhere inside `s`.
-fn deep_reads(s: &Stmt, out: &mut Vec<VarId>) {
-    let mut b = Block::default();
-    b.stmts.push(s.clone());
-    b.walk(&mut |s| {
+pub fn deep_reads(s: &Stmt, out: &mut Vec<VarId>) {
+    s.walk(&mut |s| {
         out.extend(stmt_reads(s));
         match s {
             Stmt::If { flag, .. } => out.push(*flag),
@@ -633,10 +662,8 @@ fn deep_reads(s: &Stmt, out: &mut Vec<VarId>) {
 
 /// Whether re-running `s` would repeat something other than computing values.
 fn has_side_effects(s: &Stmt) -> bool {
-    let mut b = Block::default();
-    b.stmts.push(s.clone());
     let mut found = false;
-    b.walk(&mut |s| found |= matches!(s, Stmt::Plain(_) | Stmt::While { .. }));
+    s.walk(&mut |s| found |= matches!(s, Stmt::Plain(_) | Stmt::While { .. }));
     found
 }
 
@@ -827,6 +854,19 @@ impl Tbr<'_> {
                 self.block(else_branch, &mut other, mark);
                 pending.extend(other);
                 pending.extend(rev_reads(f, self.facts, s));
+            }
+            Stmt::For { id, body, .. } if self.facts.fused.contains_key(id) => {
+                // Each iteration's reverse runs before the next iteration: the body is
+                // straight-line code, and the loop leaves nothing pending. What it overwrites
+                // must not be pending from before (the reverse of earlier statements would see
+                // the loop's last values).
+                let mut p = BTreeSet::new();
+                self.block(body, &mut p, mark);
+                let mut w = BTreeSet::new();
+                writes(s, &mut w);
+                if w.iter().any(|v| pending.contains(v)) {
+                    self.facts.violations.insert(*id);
+                }
             }
             Stmt::For {
                 id,

@@ -224,23 +224,30 @@ impl Block {
     /// Visits every statement, depth first, parents before children.
     pub fn walk<'a>(&'a self, f: &mut dyn FnMut(&'a Stmt)) {
         for s in &self.stmts {
-            f(s);
-            match s {
-                Stmt::If {
-                    then_branch,
-                    else_branch,
-                    ..
-                } => {
-                    then_branch.walk(f);
-                    else_branch.walk(f);
-                }
-                Stmt::For { body, .. } => body.walk(f),
-                Stmt::While { cond, body, .. } => {
-                    cond.walk(f);
-                    body.walk(f);
-                }
-                _ => {}
+            s.walk(f);
+        }
+    }
+}
+
+impl Stmt {
+    /// Visits this statement and every statement nested in it, parents before children.
+    pub fn walk<'a>(&'a self, f: &mut dyn FnMut(&'a Stmt)) {
+        f(self);
+        match self {
+            Stmt::If {
+                then_branch,
+                else_branch,
+                ..
+            } => {
+                then_branch.walk(f);
+                else_branch.walk(f);
             }
+            Stmt::For { body, .. } => body.walk(f),
+            Stmt::While { cond, body, .. } => {
+                cond.walk(f);
+                body.walk(f);
+            }
+            _ => {}
         }
     }
 }

@@ -10,6 +10,7 @@ mod attr;
 mod emit;
 mod errors;
 mod expand;
+mod fuse;
 mod intrinsics;
 mod ir;
 mod lower;

@@ -34,6 +34,11 @@ fn rosen_grad(
     s_2 = 0.0;
     let mut lo_3 = 0;
     let mut hi_4 = x_1.len() - 1;
+    let mut s_2_bar: ::core::primitive::f64 = 0.0;
+    let mut a_6_bar: ::core::primitive::f64 = 0.0;
+    let mut b_12_bar: ::core::primitive::f64 = 0.0;
+    s_2_bar = 1.0;
+    let mut __carry1x0: ::core::primitive::f64 = 0.0;
     for i_5 in (lo_3..hi_4) {
         let _t_7: ::core::primitive::f64 = x_1[i_5 + 1];
         let _t_8: ::core::primitive::f64 = x_1[i_5];
@@ -50,33 +55,11 @@ fn rosen_grad(
         let _t_18: ::core::primitive::f64 = _t_16 + _t_17;
         let _t_19: ::core::primitive::f64 = s_2 + _t_18;
         s_2 = _t_19;
-    }
-    let mut ret_0: ::core::primitive::f64 = s_2;
-    let __value: ::core::primitive::f64 = ret_0;
-    let mut ret_0_bar: ::core::primitive::f64 = 0.0;
-    let mut s_2_bar: ::core::primitive::f64 = 0.0;
-    let mut a_6_bar: ::core::primitive::f64 = 0.0;
-    let mut b_12_bar: ::core::primitive::f64 = 0.0;
-    ret_0_bar = 1.0;
-    {
-        let __g: ::core::primitive::f64 = ret_0_bar;
-        ret_0_bar = 0.0;
-        s_2_bar += __g;
-    }
-    for i_5 in (lo_3..hi_4).rev() {
-        let _t_7: ::core::primitive::f64 = x_1[i_5 + 1];
-        let _t_8: ::core::primitive::f64 = x_1[i_5];
-        let _t_9: ::core::primitive::f64 = x_1[i_5];
-        let _t_10: ::core::primitive::f64 = _t_8 * _t_9;
-        let _t_11: ::core::primitive::f64 = _t_7 - _t_10;
-        a_6 = _t_11;
-        let _t_13: ::core::primitive::f64 = x_1[i_5];
-        let _t_14: ::core::primitive::f64 = 1.0 - _t_13;
-        b_12 = _t_14;
+        let mut __acc1x0: ::core::primitive::f64 = 0.0;
+        let mut __acc1x1: ::core::primitive::f64 = 0.0;
         {
             let __g: ::core::primitive::f64 = s_2_bar;
             s_2_bar = 0.0;
-            let _t_15: ::core::primitive::f64 = 100.0 * a_6;
             let _t_19_bar: ::core::primitive::f64 = __g;
             let (__d0, __d1) = ::ad::__private::rules::add(
                 0.0 as ::core::primitive::f64,
@@ -123,13 +106,11 @@ fn rosen_grad(
                 0.0 as ::core::primitive::f64,
             );
             let _t_13_bar: ::core::primitive::f64 = _t_14_bar * __d1;
-            x_1_bar[i_5] += _t_13_bar;
+            __acc1x0 += _t_13_bar;
         }
         {
             let __g: ::core::primitive::f64 = a_6_bar;
             a_6_bar = 0.0;
-            let _t_8: ::core::primitive::f64 = x_1[i_5];
-            let _t_9: ::core::primitive::f64 = x_1[i_5];
             let _t_11_bar: ::core::primitive::f64 = __g;
             let (__d0, __d1) = ::ad::__private::rules::sub(
                 0.0 as ::core::primitive::f64,
@@ -145,10 +126,30 @@ fn rosen_grad(
             );
             let _t_8_bar: ::core::primitive::f64 = _t_10_bar * __d0;
             let _t_9_bar: ::core::primitive::f64 = _t_10_bar * __d1;
-            x_1_bar[i_5] += _t_9_bar;
-            x_1_bar[i_5] += _t_8_bar;
-            x_1_bar[i_5 + 1] += _t_7_bar;
+            __acc1x0 += _t_9_bar;
+            __acc1x0 += _t_8_bar;
+            __acc1x1 += _t_7_bar;
         }
+        if let ::core::option::Option::Some(__e) = x_1_bar.get_mut(i_5) {
+            *__e += __carry1x0 + __acc1x0;
+        }
+        __carry1x0 = __acc1x1;
+    }
+    if let ::core::option::Option::Some(__e) = hi_4
+        .checked_add(0usize)
+        .and_then(|__j| x_1_bar.get_mut(__j))
+    {
+        *__e += __carry1x0;
+    }
+    s_2_bar = 0.0;
+    let mut ret_0: ::core::primitive::f64 = s_2;
+    let __value: ::core::primitive::f64 = ret_0;
+    let mut ret_0_bar: ::core::primitive::f64 = 0.0;
+    ret_0_bar = 1.0;
+    {
+        let __g: ::core::primitive::f64 = ret_0_bar;
+        ret_0_bar = 0.0;
+        s_2_bar += __g;
     }
     {
         let __g: ::core::primitive::f64 = s_2_bar;

@@ -1,0 +1,584 @@
+//! Fused loops: a top-level `for` loop whose iterations meet only through sums runs each
+//! iteration's reverse right after its forward, inside the forward sweep.
+//!
+//! Reverse mode replays a loop backwards because iteration `i`'s adjoints depend on what later
+//! iterations did with its results. When the iterations share nothing but accumulators
+//! (`s += term`, whose adjoint is the same in every iteration) and values each iteration makes
+//! for itself, that dependency is gone: iteration `i`'s reverse needs only its own values, which
+//! are all still live at the end of its forward, and the accumulators' adjoint. Running the two
+//! back to back is what a hand-written adjoint does (Rosenbrock, the GMM's points, an MLP's
+//! samples): nothing is taped or recomputed across iterations, the loop runs once, and each
+//! iteration's values stay in registers. Tapenade calls such loops independent-iterations
+//! loops; here the accumulators' adjoint must also be known before the loop runs.
+//!
+//! A top-level `for` loop (no early exit, no `while` or buffer declaration inside) is fused when:
+//!
+//! - every variable it writes is the loop's index, an **accumulator** (an active float whose
+//!   every use in the loop is `v = v + e`, `v = e + v` or `v = v - e` with `e` not reading `v`),
+//!   or **private**: each iteration writes it before reading it (see [`private`]) and nothing
+//!   after the loop reads it;
+//! - every active variable it reads and does not write is not written after it (its adjoint,
+//!   accumulated early, must not be consumed by a later definition);
+//! - each accumulator's adjoint at the end of the loop is a known expression: the statements
+//!   after the loop use it only linearly, with coefficients computed before the loop
+//!   ([`exit_adjoint`]);
+//! - (checked by the analysis) nothing the loop overwrites is needed by the reverse sweep of the
+//!   statements before it.
+
+use std::collections::{BTreeSet, HashMap};
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use crate::analyse::{deep_reads, operand_reads, stmt_reads, writes};
+use crate::emit::var_ident;
+use crate::intrinsics::Op;
+use crate::ir::*;
+
+/// A fused loop's plan.
+#[derive(Debug, Clone)]
+pub struct Fused {
+    /// Accumulators, with the expression of their adjoint at the end of the loop.
+    pub accs: Vec<(VarId, TokenStream)>,
+    /// Active variables the loop reads or writes: their adjoints are declared before it.
+    pub touched: Vec<VarId>,
+}
+
+/// The loops (by id) of `f`'s top level that can be fused.
+pub fn plan(f: &Func, active: &[bool], excluded: &BTreeSet<SiteId>) -> HashMap<SiteId, Fused> {
+    let mut out = HashMap::new();
+    let stmts = &f.body.stmts;
+    // What the statements after each top-level loop write and read (one pass from the end).
+    let mut after: HashMap<usize, (BTreeSet<VarId>, BTreeSet<VarId>)> = HashMap::new();
+    let (mut w, mut r) = (BTreeSet::new(), BTreeSet::new());
+    for (p, s) in stmts.iter().enumerate().rev() {
+        if matches!(s, Stmt::For { exit: None, id, .. } if !excluded.contains(id)) {
+            after.insert(p, (w.clone(), r.clone()));
+        }
+        writes(s, &mut w);
+        let mut reads = Vec::new();
+        deep_reads(s, &mut reads);
+        r.extend(reads);
+    }
+    let mut w_before = BTreeSet::new();
+    for (p, s) in stmts.iter().enumerate() {
+        if let (
+            Stmt::For {
+                id, index, body, ..
+            },
+            Some((w_after, r_after)),
+        ) = (s, after.get(&p))
+        {
+            let cx = Cx {
+                f,
+                active,
+                after: &stmts[p + 1..],
+                w_after,
+                r_after,
+                w_before: &w_before,
+            };
+            if let Some(fused) = cx.loop_plan(s, *index, body) {
+                out.insert(*id, fused);
+            }
+        }
+        writes(s, &mut w_before);
+    }
+    out
+}
+
+struct Cx<'a> {
+    f: &'a Func,
+    active: &'a [bool],
+    /// The top-level statements after the loop.
+    after: &'a [Stmt],
+    w_after: &'a BTreeSet<VarId>,
+    r_after: &'a BTreeSet<VarId>,
+    /// Written by the statements before the loop.
+    w_before: &'a BTreeSet<VarId>,
+}
+
+impl Cx<'_> {
+    fn loop_plan(&self, l: &Stmt, index: VarId, body: &Block) -> Option<Fused> {
+        let f = self.f;
+        let mut unsupported = false;
+        l.walk(&mut |s| match s {
+            Stmt::While { .. } | Stmt::BufDecl { .. } | Stmt::For { exit: Some(_), .. } => {
+                unsupported = true
+            }
+            Stmt::Assign { temps, .. } => {
+                // A call may overwrite the shadows it is given; keep such loops replayed.
+                unsupported |= temps.iter().any(|n| matches!(n.rhs, Rhs::Call { .. }))
+            }
+            _ => {}
+        });
+        if unsupported {
+            return None;
+        }
+        let mut w = BTreeSet::new();
+        writes(l, &mut w);
+        let mut r = Vec::new();
+        deep_reads(l, &mut r);
+        let r: BTreeSet<VarId> = r.into_iter().collect();
+        let sets = range_codes(l);
+        // Everything the loop writes, and the values of everything after it, are unstable.
+        let stable = |v: VarId| !w.contains(&v) && !self.w_after.contains(&v);
+        let tracked = |v: VarId| self.active[v] && f.vars[v].role != Role::Temp;
+        for &v in r.difference(&w) {
+            if tracked(v) && self.w_after.contains(&v) {
+                return None;
+            }
+        }
+        let mut accs = Vec::new();
+        for &v in &w {
+            if v == index {
+                continue;
+            }
+            if self.accumulator(l, v) {
+                accs.push(v);
+            } else if self.r_after.contains(&v) || !private(v, body, &sets, &stable) {
+                return None;
+            }
+        }
+        let mut acc_exprs = Vec::new();
+        for &v in &accs {
+            acc_exprs.push((v, self.exit_adjoint(v, &stable)?));
+        }
+        let touched = w
+            .iter()
+            .chain(&r)
+            .copied()
+            .filter(|&v| tracked(v))
+            .collect::<BTreeSet<_>>();
+        Some(Fused {
+            accs: acc_exprs,
+            touched: touched.into_iter().collect(),
+        })
+    }
+
+    /// Whether `v` is an active float that the loop only updates by adding or subtracting terms
+    /// that do not read it.
+    fn accumulator(&self, l: &Stmt, v: VarId) -> bool {
+        if !self.active[v] || self.f.vars[v].sort != Sort::Float {
+            return false;
+        }
+        let mut ok = true;
+        l.walk(&mut |s| {
+            if !ok {
+                return;
+            }
+            let touches = shallow_reads(s).contains(&v) || shallow_writes(s).contains(&v);
+            if touches {
+                ok = accumulates(s, v);
+            }
+        });
+        ok
+    }
+
+    /// The adjoint of accumulator `acc` at the end of the loop, if the statements after the
+    /// loop use it linearly with coefficients known before it.
+    fn exit_adjoint(&self, acc: VarId, stable: &dyn Fn(VarId) -> bool) -> Option<TokenStream> {
+        let f = self.f;
+        // Known adjoints as sums of terms; `None`: unknown.
+        let mut adj: HashMap<VarId, Option<Vec<TokenStream>>> = HashMap::new();
+        adj.insert(f.ret, Some(vec![quote!(1.0)]));
+        for s in self.after.iter().rev() {
+            match s {
+                Stmt::Assign {
+                    place: Place::Var(y),
+                    temps,
+                    value,
+                    ..
+                } => {
+                    if !self.active[*y] {
+                        continue;
+                    }
+                    let a = adj.remove(y).unwrap_or(Some(Vec::new()));
+                    let mut terms = Vec::new();
+                    let linear = self.linear(temps, value, None, stable, &mut terms);
+                    if linear.is_some() {
+                        for (u, c) in terms {
+                            let entry = adj.entry(u).or_insert(Some(Vec::new()));
+                            match (entry.as_mut(), &a) {
+                                (Some(list), Some(a)) => {
+                                    for t in a {
+                                        list.push(match &c {
+                                            Some(c) => quote!((#t) * (#c)),
+                                            None => t.clone(),
+                                        });
+                                    }
+                                }
+                                _ => *entry = None,
+                            }
+                        }
+                    } else {
+                        let mut reads = Vec::new();
+                        operand_reads(temps, value, &mut reads);
+                        for u in reads {
+                            adj.insert(u, None);
+                        }
+                    }
+                }
+                other => {
+                    let mut touched = Vec::new();
+                    deep_reads(other, &mut touched);
+                    let mut w = BTreeSet::new();
+                    writes(other, &mut w);
+                    for u in touched.into_iter().chain(w) {
+                        adj.insert(u, None);
+                    }
+                }
+            }
+        }
+        match adj.remove(&acc) {
+            None => Some(quote!(0.0)),
+            Some(None) => None,
+            Some(Some(terms)) if terms.is_empty() => Some(quote!(0.0)),
+            Some(Some(terms)) => Some(quote!(#(#terms)+*)),
+        }
+    }
+
+    /// Adds `(u, coefficient)` for each active leaf of `o`, with `o`'s coefficient `c` (`None`:
+    /// one). `None` when `o` is not linear in its active leaves with stable coefficients.
+    fn linear(
+        &self,
+        temps: &[Node],
+        o: &Operand,
+        c: Option<TokenStream>,
+        stable: &dyn Fn(VarId) -> bool,
+        out: &mut Vec<(VarId, Option<TokenStream>)>,
+    ) -> Option<()> {
+        let Operand::Var(v) = o else {
+            return Some(());
+        };
+        if !self.active[*v] {
+            return Some(());
+        }
+        let Some(node) = temps.iter().find(|n| n.id == *v) else {
+            out.push((*v, c));
+            return Some(());
+        };
+        let neg = |c: &Option<TokenStream>| match c {
+            Some(c) => Some(quote!(-(#c))),
+            None => Some(quote!(-1.0)),
+        };
+        let times = |c: &Option<TokenStream>, k: TokenStream| match c {
+            Some(c) => Some(quote!((#c) * (#k))),
+            None => Some(k),
+        };
+        let Rhs::Op { op, args, .. } = &node.rhs else {
+            return None;
+        };
+        let act = |a: &Operand| matches!(a, Operand::Var(x) if self.active[*x]);
+        match (op, args.as_slice()) {
+            (Op::Add, [a, b]) => {
+                self.linear(temps, a, c.clone(), stable, out)?;
+                self.linear(temps, b, c, stable, out)
+            }
+            (Op::Sub, [a, b]) => {
+                self.linear(temps, a, c.clone(), stable, out)?;
+                self.linear(temps, b, neg(&c), stable, out)
+            }
+            (Op::Neg, [a]) => self.linear(temps, a, neg(&c), stable, out),
+            (Op::Mul, [a, b]) if !act(a) => {
+                let k = self.render(temps, a, stable)?;
+                self.linear(temps, b, times(&c, k), stable, out)
+            }
+            (Op::Mul, [a, b]) if !act(b) => {
+                let k = self.render(temps, b, stable)?;
+                self.linear(temps, a, times(&c, k), stable, out)
+            }
+            (Op::Div, [a, b]) if !act(b) => {
+                let k = self.render(temps, b, stable)?;
+                let k = quote!(1.0 / (#k));
+                self.linear(temps, a, times(&c, k), stable, out)
+            }
+            _ => None,
+        }
+    }
+
+    /// An inactive operand as an expression that can be evaluated before the loop.
+    fn render(
+        &self,
+        temps: &[Node],
+        o: &Operand,
+        stable: &dyn Fn(VarId) -> bool,
+    ) -> Option<TokenStream> {
+        let f = self.f;
+        match o {
+            Operand::Const(t) => Some(quote!((#t))),
+            Operand::Var(v) => match temps.iter().find(|n| n.id == *v) {
+                None => {
+                    // A variable: only one the statements before the loop have set.
+                    (stable(*v) && self.w_before.contains(v) && f.vars[*v].sort == Sort::Float)
+                        .then(|| {
+                            let id = var_ident(&f.vars[*v], *v);
+                            quote!(#id)
+                        })
+                }
+                Some(node) => match &node.rhs {
+                    Rhs::Op { op, args, int_arg } => {
+                        let args = args
+                            .iter()
+                            .map(|a| self.render(temps, a, stable))
+                            .collect::<Option<Vec<_>>>()?;
+                        if let Some(c) = int_arg {
+                            if !self.code_stable(c, stable) {
+                                return None;
+                            }
+                        }
+                        let e = op.forward(&args, int_arg.as_ref().map(|c| &c.tokens), node.span);
+                        Some(quote!((#e)))
+                    }
+                    Rhs::Expr(c) if self.code_stable(c, stable) => {
+                        let t = &c.tokens;
+                        Some(quote!((#t)))
+                    }
+                    _ => None,
+                },
+            },
+        }
+    }
+
+    /// Code that reads only variables set before the loop and never again.
+    fn code_stable(&self, c: &Code, stable: &dyn Fn(VarId) -> bool) -> bool {
+        c.reads.iter().all(|&r| {
+            stable(r)
+                && (self.w_before.contains(&r) || matches!(self.f.vars[r].role, Role::Param { .. }))
+        })
+    }
+}
+
+/// Whether `s` (itself, not nested statements) is `v = v + e`, `v = e + v` or `v = v - e`.
+fn accumulates(s: &Stmt, v: VarId) -> bool {
+    let Stmt::Assign {
+        place: Place::Var(p),
+        temps,
+        value: Operand::Var(t),
+        ..
+    } = s
+    else {
+        return false;
+    };
+    if *p != v {
+        return false;
+    }
+    let Some(node) = temps.iter().find(|n| n.id == *t) else {
+        return false;
+    };
+    let Rhs::Op { op, args, .. } = &node.rhs else {
+        return false;
+    };
+    let is_v = |o: &Operand| matches!(o, Operand::Var(x) if *x == v);
+    let free = |o: &Operand| {
+        let mut r = Vec::new();
+        operand_reads(temps, o, &mut r);
+        !r.contains(&v)
+    };
+    match (op, args.as_slice()) {
+        (Op::Add, [a, b]) => (is_v(a) && free(b)) || (is_v(b) && free(a)),
+        (Op::Sub, [a, b]) => is_v(a) && free(b),
+        _ => false,
+    }
+}
+
+/// Variables the statement itself reads (not its nested statements).
+fn shallow_reads(s: &Stmt) -> Vec<VarId> {
+    let mut out = stmt_reads(s);
+    match s {
+        Stmt::If { flag, .. } => out.push(*flag),
+        Stmt::For { range, .. } => {
+            out.push(range.start);
+            out.push(range.end);
+            out.extend(range.adapters.iter().filter_map(|a| match a {
+                Adapter::StepBy(v) => Some(*v),
+                Adapter::Rev => None,
+            }));
+        }
+        Stmt::Plain(c) => out.extend(&c.reads),
+        _ => {}
+    }
+    out
+}
+
+/// Variables the statement itself writes (not its nested statements).
+fn shallow_writes(s: &Stmt) -> Vec<VarId> {
+    match s {
+        Stmt::Assign {
+            place: Place::Var(v),
+            ..
+        }
+        | Stmt::Set { dst: v, .. } => vec![*v],
+        Stmt::Assign {
+            place: Place::Elem { buf, .. },
+            ..
+        }
+        | Stmt::BufDecl { buf, .. } => vec![*buf],
+        Stmt::For { index, .. } => vec![*index],
+        _ => Vec::new(),
+    }
+}
+
+/// The code that sets each range bound inside the loop (bounds are set once, right before their
+/// loop), as text.
+fn range_codes(l: &Stmt) -> HashMap<VarId, (String, Vec<VarId>)> {
+    let mut out = HashMap::new();
+    l.walk(&mut |s| {
+        if let Stmt::Set { dst, code, .. } = s {
+            out.insert(*dst, (code.tokens.to_string(), code.reads.clone()));
+        }
+    });
+    out
+}
+
+fn touches(s: &Stmt, v: VarId) -> bool {
+    let mut found = false;
+    s.walk(&mut |t| {
+        found = found || shallow_reads(t).contains(&v) || shallow_writes(t).contains(&v);
+    });
+    found
+}
+
+/// Whether every read of `v` in an iteration of block `b` sees a value written earlier in the
+/// same iteration, or one nothing in the loop ever writes.
+///
+/// - A scalar: the first statement of `b` touching it is a definition that does not read it
+///   (a `let`, a plain assignment, a loop header for its index).
+/// - A buffer: the first statement touching it is a **fill**, `for j in lo..hi { ...; v[j] =
+///   e; ... }` (the write unconditional, nothing else in the fill touching `v`, bounds that do
+///   not change during the loop), and every later write to `v` is `v[k]` with `k` the index of
+///   an enclosing loop over `lo'..hi` with `lo'` = `lo` or `lo` = 0 (a part of the filled range).
+///   Elements outside the range are never written, so reading them sees the value from before
+///   the loop.
+/// - Either: the first statement touching it is a loop in whose body `v` is private, and nothing
+///   after that loop in `b` touches it.
+fn private(
+    v: VarId,
+    b: &Block,
+    sets: &HashMap<VarId, (String, Vec<VarId>)>,
+    stable: &dyn Fn(VarId) -> bool,
+) -> bool {
+    let Some(first) = b.stmts.iter().position(|s| touches(s, v)) else {
+        return true;
+    };
+    let s = &b.stmts[first];
+    let rest = &b.stmts[first + 1..];
+    match s {
+        Stmt::Assign {
+            place: Place::Var(p),
+            ..
+        } if *p == v => !stmt_reads(s).contains(&v),
+        Stmt::Set { dst, code, .. } if *dst == v => !code.reads.contains(&v),
+        Stmt::For { index, .. } if *index == v => true,
+        Stmt::For {
+            index, range, body, ..
+        } => {
+            if let Some(fill) = fill_range(v, *index, range, body, sets, stable) {
+                let mut ok = true;
+                for t in rest {
+                    ok &= writes_within(v, t, &fill, sets, &mut Vec::new());
+                }
+                ok
+            } else {
+                !rest.iter().any(|t| touches(t, v)) && private(v, body, sets, stable)
+            }
+        }
+        _ => false,
+    }
+}
+
+/// The range `(lo, hi)` (as code text) that loop `index in range { body }` fills in buffer `v`.
+fn fill_range(
+    v: VarId,
+    index: VarId,
+    range: &LoopRange,
+    body: &Block,
+    sets: &HashMap<VarId, (String, Vec<VarId>)>,
+    stable: &dyn Fn(VarId) -> bool,
+) -> Option<(String, String)> {
+    if range
+        .adapters
+        .iter()
+        .any(|a| matches!(a, Adapter::StepBy(_)))
+    {
+        return None;
+    }
+    let (lo, lo_reads) = sets.get(&range.start)?;
+    let (hi, hi_reads) = sets.get(&range.end)?;
+    if !lo_reads.iter().chain(hi_reads).all(|&r| stable(r)) {
+        return None;
+    }
+    let mut fills = 0;
+    for s in &body.stmts {
+        match s {
+            Stmt::Assign {
+                place: Place::Elem { buf, index: i },
+                temps,
+                value,
+                ..
+            } if *buf == v => {
+                let mut r = Vec::new();
+                operand_reads(temps, value, &mut r);
+                if r.contains(&v) || !is_index(i, index) {
+                    return None;
+                }
+                fills += 1;
+            }
+            other if touches(other, v) => return None,
+            _ => {}
+        }
+    }
+    (fills == 1).then(|| (lo.clone(), hi.clone()))
+}
+
+/// Whether index code is exactly the variable `k`.
+fn is_index(i: &Code, k: VarId) -> bool {
+    i.reads == [k] && i.tokens.clone().into_iter().count() == 1
+}
+
+/// Whether every write to buffer `v` in `s` is at an index inside the filled range `fill`;
+/// `loops` holds the enclosing loops (index, lo text, hi text).
+fn writes_within(
+    v: VarId,
+    s: &Stmt,
+    fill: &(String, String),
+    sets: &HashMap<VarId, (String, Vec<VarId>)>,
+    loops: &mut Vec<(VarId, String, String)>,
+) -> bool {
+    match s {
+        Stmt::Assign {
+            place: Place::Elem { buf, index },
+            ..
+        } if *buf == v => loops.iter().any(|(k, lo, hi)| {
+            is_index(index, *k) && *hi == fill.1 && (*lo == fill.0 || fill.0 == "0")
+        }),
+        Stmt::If {
+            then_branch,
+            else_branch,
+            ..
+        } => then_branch
+            .stmts
+            .iter()
+            .chain(&else_branch.stmts)
+            .all(|t| writes_within(v, t, fill, sets, loops)),
+        Stmt::For {
+            index, range, body, ..
+        } => {
+            let bounds = (sets.get(&range.start), sets.get(&range.end));
+            let pushed = if let (Some((lo, _)), Some((hi, _))) = bounds {
+                loops.push((*index, lo.clone(), hi.clone()));
+                true
+            } else {
+                false
+            };
+            let ok = body
+                .stmts
+                .iter()
+                .all(|t| writes_within(v, t, fill, sets, loops));
+            if pushed {
+                loops.pop();
+            }
+            ok
+        }
+        _ => true,
+    }
+}
