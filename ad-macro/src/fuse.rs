@@ -193,9 +193,9 @@ impl Cx<'_> {
                         continue;
                     }
                     let a = adj.remove(y).unwrap_or(Some(Vec::new()));
-                    let mut terms = Vec::new();
-                    let linear = self.linear(temps, value, None, stable, &mut terms);
-                    if linear.is_some() {
+                    let (mut terms, mut poison) = (Vec::new(), Vec::new());
+                    self.linear(temps, value, None, stable, &mut terms, &mut poison);
+                    {
                         for (u, c) in terms {
                             let entry = adj.entry(u).or_insert(Some(Vec::new()));
                             match (entry.as_mut(), &a) {
@@ -210,10 +210,7 @@ impl Cx<'_> {
                                 _ => *entry = None,
                             }
                         }
-                    } else {
-                        let mut reads = Vec::new();
-                        operand_reads(temps, value, &mut reads);
-                        for u in reads {
+                        for u in poison {
                             adj.insert(u, None);
                         }
                     }
@@ -238,7 +235,8 @@ impl Cx<'_> {
     }
 
     /// Adds `(u, coefficient)` for each active leaf of `o`, with `o`'s coefficient `c` (`None`:
-    /// one). `None` when `o` is not linear in its active leaves with stable coefficients.
+    /// one); the leaves of a subexpression that is not linear with stable coefficients go to
+    /// `poison` instead.
     fn linear(
         &self,
         temps: &[Node],
@@ -246,16 +244,17 @@ impl Cx<'_> {
         c: Option<TokenStream>,
         stable: &dyn Fn(VarId) -> bool,
         out: &mut Vec<(VarId, Option<TokenStream>)>,
-    ) -> Option<()> {
+        poison: &mut Vec<VarId>,
+    ) {
         let Operand::Var(v) = o else {
-            return Some(());
+            return;
         };
         if !self.active[*v] {
-            return Some(());
+            return;
         }
         let Some(node) = temps.iter().find(|n| n.id == *v) else {
             out.push((*v, c));
-            return Some(());
+            return;
         };
         let neg = |c: &Option<TokenStream>| match c {
             Some(c) => Some(quote!(-(#c))),
@@ -265,35 +264,38 @@ impl Cx<'_> {
             Some(c) => Some(quote!((#c) * (#k))),
             None => Some(k),
         };
-        let Rhs::Op { op, args, .. } = &node.rhs else {
-            return None;
-        };
         let act = |a: &Operand| matches!(a, Operand::Var(x) if self.active[*x]);
-        match (op, args.as_slice()) {
-            (Op::Add, [a, b]) => {
-                self.linear(temps, a, c.clone(), stable, out)?;
-                self.linear(temps, b, c, stable, out)
+        if let Rhs::Op { op, args, .. } = &node.rhs {
+            match (op, args.as_slice()) {
+                (Op::Add, [a, b]) => {
+                    self.linear(temps, a, c.clone(), stable, out, poison);
+                    return self.linear(temps, b, c, stable, out, poison);
+                }
+                (Op::Sub, [a, b]) => {
+                    self.linear(temps, a, c.clone(), stable, out, poison);
+                    return self.linear(temps, b, neg(&c), stable, out, poison);
+                }
+                (Op::Neg, [a]) => return self.linear(temps, a, neg(&c), stable, out, poison),
+                (Op::Mul, [a, b]) if !act(a) => {
+                    if let Some(k) = self.render(temps, a, stable) {
+                        return self.linear(temps, b, times(&c, k), stable, out, poison);
+                    }
+                }
+                (Op::Mul, [a, b]) if !act(b) => {
+                    if let Some(k) = self.render(temps, b, stable) {
+                        return self.linear(temps, a, times(&c, k), stable, out, poison);
+                    }
+                }
+                (Op::Div, [a, b]) if !act(b) => {
+                    if let Some(k) = self.render(temps, b, stable) {
+                        let k = quote!(1.0 / (#k));
+                        return self.linear(temps, a, times(&c, k), stable, out, poison);
+                    }
+                }
+                _ => {}
             }
-            (Op::Sub, [a, b]) => {
-                self.linear(temps, a, c.clone(), stable, out)?;
-                self.linear(temps, b, neg(&c), stable, out)
-            }
-            (Op::Neg, [a]) => self.linear(temps, a, neg(&c), stable, out),
-            (Op::Mul, [a, b]) if !act(a) => {
-                let k = self.render(temps, a, stable)?;
-                self.linear(temps, b, times(&c, k), stable, out)
-            }
-            (Op::Mul, [a, b]) if !act(b) => {
-                let k = self.render(temps, b, stable)?;
-                self.linear(temps, a, times(&c, k), stable, out)
-            }
-            (Op::Div, [a, b]) if !act(b) => {
-                let k = self.render(temps, b, stable)?;
-                let k = quote!(1.0 / (#k));
-                self.linear(temps, a, times(&c, k), stable, out)
-            }
-            _ => None,
         }
+        operand_reads(temps, o, poison);
     }
 
     /// An inactive operand as an expression that can be evaluated before the loop.
@@ -580,5 +582,167 @@ fn writes_within(
             ok
         }
         _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::errors::Errors;
+    use syn::parse_quote;
+
+    /// How many of the function's top-level loops are fused.
+    fn fused(item: syn::ItemFn) -> usize {
+        let mut cx = Errors::default();
+        let f = crate::lower::lower(&item, &Default::default(), &mut cx).expect("lowers");
+        assert!(!cx.has_errors());
+        crate::analyse::analyse(&f).fused.len()
+    }
+
+    #[test]
+    fn sums_over_read_only_slices_are_fused() {
+        let f = parse_quote! {
+            fn f(x: &[f64]) -> f64 {
+                let mut s = 0.0;
+                for i in 0..x.len() - 1 {
+                    let a = x[i + 1] - x[i] * x[i];
+                    s += a * a;
+                }
+                s
+            }
+        };
+        assert_eq!(fused(f), 1);
+    }
+
+    #[test]
+    fn linear_uses_after_the_loop_are_fused() {
+        let f = parse_quote! {
+            fn f(x: &[f64], c: f64) -> f64 {
+                let n = x.len();
+                let k = 2.0;
+                let mut s = 0.0;
+                let mut t = 0.0;
+                for i in 0..n {
+                    s += x[i].sin();
+                    t -= x[i] * c;
+                }
+                (s - k * t) / n as f64 + c * c
+            }
+        };
+        assert_eq!(fused(f), 1);
+    }
+
+    #[test]
+    fn buffers_filled_before_they_are_read_are_private() {
+        let f = parse_quote! {
+            fn f(w: &[f64], xs: &[f64], m: usize) -> f64 {
+                let mut h = vec![0.0; m];
+                let mut q = vec![0.0; m];
+                let mut loss = 0.0;
+                for s in 0..xs.len() {
+                    for j in 0..m {
+                        let mut z = 0.0;
+                        for i in 0..m {
+                            z += w[j * m + i] * xs[s];
+                        }
+                        h[j] = z.tanh();
+                    }
+                    for j in 0..m {
+                        q[j] = h[j] * 2.0;
+                    }
+                    for j in 0..m {
+                        for r in j + 1..m {
+                            q[r] += h[j] * q[j];
+                        }
+                    }
+                    for j in 0..m {
+                        loss += q[j] * q[j];
+                    }
+                }
+                loss
+            }
+        };
+        assert_eq!(fused(f), 1);
+    }
+
+    #[test]
+    fn loop_carried_values_are_not_fused() {
+        // The buffer is read before the iteration writes it.
+        let carried = parse_quote! {
+            fn f(x: &[f64]) -> f64 {
+                let mut h = [1.0; 1];
+                let mut s = 0.0;
+                for i in 0..x.len() {
+                    let prev = h[0];
+                    h[0] = x[i] * prev;
+                    s += h[0];
+                }
+                s
+            }
+        };
+        assert_eq!(fused(carried), 0);
+        // A recurrence.
+        let recurrence = parse_quote! {
+            fn f(x: f64, n: usize) -> f64 {
+                let mut y = x;
+                for _ in 0..n {
+                    y = y * (1.0 - y);
+                }
+                y
+            }
+        };
+        assert_eq!(fused(recurrence), 0);
+        // The sum is used non-linearly after the loop.
+        let squared = parse_quote! {
+            fn f(x: &[f64]) -> f64 {
+                let mut s = 0.0;
+                for i in 0..x.len() {
+                    s += x[i];
+                }
+                s * s
+            }
+        };
+        assert_eq!(fused(squared), 0);
+        // A value the loop reads is redefined after it.
+        let redefined = parse_quote! {
+            fn f(x: &[f64]) -> f64 {
+                let mut c = x[0];
+                let mut s = 0.0;
+                for i in 0..x.len() {
+                    s += c * x[i];
+                }
+                c = c * 3.0;
+                s + c
+            }
+        };
+        assert_eq!(fused(redefined), 0);
+        // The reverse of an earlier statement needs a value the loop overwrites.
+        let overwritten = parse_quote! {
+            fn f(x: &[f64]) -> f64 {
+                let mut z = x[0] * x[0];
+                let y = z.sin();
+                let mut s = 0.0;
+                for i in 0..x.len() {
+                    z = x[i];
+                    s += z * z;
+                }
+                s + y
+            }
+        };
+        assert_eq!(fused(overwritten), 0);
+        // Partial fills do not make a buffer private.
+        let partial = parse_quote! {
+            fn f(x: &[f64], m: usize) -> f64 {
+                let mut h = vec![0.0; m + 1];
+                let mut s = 0.0;
+                for i in 0..x.len() {
+                    for j in 0..m {
+                        h[j + 1] = x[i] * h[j];
+                    }
+                    s += h[m];
+                }
+                s
+            }
+        };
+        assert_eq!(fused(partial), 0);
     }
 }

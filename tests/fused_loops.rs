@@ -1,0 +1,299 @@
+//! Loops whose iterations meet only through sums run each iteration's reverse right after its
+//! forward ("fused", `ad-macro/src/fuse.rs`), and the adjoints of `x[i + k]` loads are carried in
+//! registers from one iteration to the next. These tests check the gradients of such loops, of
+//! their near misses (which must replay as before), and of the edge cases of the carries: empty
+//! loops, loads under branches beyond the slice, offsets up to the limit and past it.
+#![allow(clippy::needless_range_loop, clippy::assign_op_pattern)]
+
+use ad::gradient;
+
+#[track_caller]
+fn assert_fd(f: impl FnMut(&[f64]) -> f64, x: &[f64], grad: &[f64]) {
+    if let Err(e) = ad::check_gradient(f, x, grad, 1e-6) {
+        panic!("{e}\n  at x = {x:?}\n  gradient = {grad:?}");
+    }
+}
+
+fn data(n: usize, seed: u64) -> Vec<f64> {
+    (0..n)
+        .map(|i| ((i as f64 + 1.0) * 0.731 + seed as f64 * 0.177).sin() * 0.9)
+        .collect()
+}
+
+/// Gradient of a slice function through its `_grad`, then checked by finite differences.
+macro_rules! check_slice_fn {
+    ($f:ident, $grad:ident, $x:expr) => {{
+        let x: Vec<f64> = $x;
+        let mut g = vec![f64::NAN; x.len()];
+        let (v, _) = $grad(&x, &mut g);
+        assert_eq!(
+            v.to_bits(),
+            $f(&x).to_bits(),
+            "value differs from the function's"
+        );
+        assert_fd(|x| $f(x), &x, &g);
+        g
+    }};
+}
+
+#[gradient]
+fn shifted(x: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..x.len() - 2 {
+        let a = x[i + 2] - x[i + 1] * x[i];
+        s += a * a + x[i + 1].sin() + (2 + i) as f64 * x[i + 2];
+    }
+    s
+}
+
+#[test]
+fn loads_ahead_of_the_index_are_carried() {
+    for n in [2, 3, 4, 10, 101] {
+        check_slice_fn!(shifted, shifted_grad, data(n, n as u64));
+    }
+}
+
+#[gradient]
+fn offsets(x: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..x.len() - 6 {
+        s += x[i] * x[i + 4] + x[1 + i] * x[i + 5] - x[i + 6].cos() + x[i + 3];
+    }
+    s
+}
+
+#[test]
+fn offsets_up_to_and_past_the_carried_limit() {
+    for n in [6, 7, 12, 40] {
+        check_slice_fn!(offsets, offsets_grad, data(n, 3));
+    }
+}
+
+#[gradient]
+fn branchy(x: &[f64], m: usize) -> f64 {
+    let mut s = 0.0;
+    for i in 0..m {
+        if i + 1 < x.len() {
+            s += x[i] * x[i + 1];
+        } else {
+            s -= 0.5 * (i as f64);
+        }
+    }
+    s
+}
+
+#[test]
+fn loads_under_a_branch_beyond_the_slice() {
+    let x = data(5, 1);
+    for m in [0, 1, 3, 4, 5, 9] {
+        let mut g = vec![f64::NAN; x.len()];
+        let (v, _) = branchy_grad(&x, &mut g, m);
+        assert_eq!(v, branchy(&x, m));
+        assert_fd(|x| branchy(x, m), &x, &g);
+    }
+}
+
+#[gradient]
+fn empty_range(x: &[f64], lo: usize) -> f64 {
+    let mut s = x[0];
+    for i in lo..x.len() - 1 {
+        s += x[i] * x[i + 1];
+    }
+    s
+}
+
+#[test]
+fn loops_that_never_run_carry_nothing() {
+    let x = data(4, 2);
+    for lo in [0, 2, 3, 7] {
+        let mut g = vec![f64::NAN; x.len()];
+        empty_range_grad(&x, &mut g, lo);
+        assert_fd(|x| empty_range(x, lo), &x, &g);
+    }
+}
+
+#[gradient]
+fn two_sums(x: &[f64], c: f64) -> f64 {
+    let n = x.len();
+    let k = 2.5;
+    let mut s = 0.0;
+    let mut t = 1.0;
+    for i in 0..n {
+        s += x[i].sin() * c;
+        t -= x[i] * x[i];
+        t = t + c;
+    }
+    let mean = (s - k * t) / n as f64;
+    -mean * 3.0 + c * c + s
+}
+
+#[test]
+fn sums_used_linearly_after_the_loop() {
+    for n in [1, 2, 9] {
+        let mut x = data(n, 5);
+        x.push(0.7);
+        let f = |z: &[f64]| two_sums(&z[..n], z[n]);
+        let mut g = vec![0.0; n];
+        let (_, [gc]) = two_sums_grad(&x[..n], &mut g, x[n]);
+        g.push(gc);
+        assert_fd(f, &x, &g);
+    }
+}
+
+#[gradient]
+fn squared_sum(x: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..x.len() {
+        s += x[i] * x[i];
+    }
+    s.sqrt() * s
+}
+
+#[test]
+fn sums_used_non_linearly_are_replayed() {
+    check_slice_fn!(squared_sum, squared_sum_grad, data(7, 8));
+}
+
+const M: usize = 4;
+
+#[gradient(wrt(w))]
+fn mlp_like(w: &[f64], xs: &[f64]) -> f64 {
+    let n = xs.len();
+    let mut h = [0.0; M];
+    let mut q = vec![0.0; M];
+    let mut loss = 0.0;
+    for s in 0..n {
+        for j in 0..M {
+            let mut z = w[j];
+            for i in 0..M {
+                z += w[M + j * M + i] * xs[s] * (i as f64 + 1.0);
+            }
+            h[j] = z.tanh();
+        }
+        for j in 0..M {
+            q[j] = h[j] * w[j];
+        }
+        for j in 0..M {
+            for r in j + 1..M {
+                q[r] += h[j] * q[j];
+            }
+        }
+        let mut mx = q[0];
+        for j in 1..M {
+            if q[j] > mx {
+                mx = q[j];
+            }
+        }
+        let mut e = 0.0;
+        for j in 0..M {
+            e += (q[j] - mx).exp();
+        }
+        loss += e.ln() + mx;
+    }
+    loss / n as f64
+}
+
+#[test]
+fn private_buffers_filled_every_iteration() {
+    let w = data(M + M * M, 4);
+    let xs = data(6, 9);
+    let mut g = vec![0.0; w.len()];
+    mlp_like_grad(&w, &mut g, &xs);
+    assert_fd(|w| mlp_like(w, &xs), &w, &g);
+}
+
+#[gradient]
+fn carried_buffer(x: &[f64]) -> f64 {
+    let mut h = [1.0; 2];
+    let mut s = 0.0;
+    for i in 0..x.len() {
+        let prev = h[0];
+        h[0] = x[i] * prev + h[1];
+        h[1] = x[i];
+        s += h[0];
+    }
+    s
+}
+
+#[test]
+fn buffers_carried_between_iterations_are_replayed() {
+    check_slice_fn!(carried_buffer, carried_buffer_grad, data(6, 6));
+}
+
+#[gradient]
+fn overwritten_before(x: &[f64]) -> f64 {
+    let mut z = x[0] * x[0];
+    let y = z.sin();
+    let mut s = 0.0;
+    for i in 0..x.len() {
+        z = x[i];
+        s += z * z;
+    }
+    s + y
+}
+
+#[test]
+fn values_earlier_statements_need_are_not_overwritten() {
+    check_slice_fn!(overwritten_before, overwritten_before_grad, data(5, 7));
+}
+
+#[gradient]
+fn backwards(x: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for i in (0..x.len() - 1).rev() {
+        s += x[i] * x[i + 1].exp();
+    }
+    s
+}
+
+#[test]
+fn reversed_ranges() {
+    check_slice_fn!(backwards, backwards_grad, data(8, 2));
+}
+
+#[gradient]
+fn rosenbrock32(x: &[f32]) -> f32 {
+    let mut s = 0.0;
+    for i in 0..x.len() - 1 {
+        let a = x[i + 1] - x[i] * x[i];
+        let b = 1.0 - x[i];
+        s += 100.0 * a * a + b * b;
+    }
+    s
+}
+
+#[test]
+fn single_precision() {
+    let x = [0.5f32, -0.25, 1.5, 0.75];
+    let mut g = [0.0f32; 4];
+    let (v, _) = rosenbrock32_grad(&x, &mut g);
+    assert_eq!(v, rosenbrock32(&x));
+    // Closed form.
+    let mut want = [0.0f32; 4];
+    for i in 0..3 {
+        let a = x[i + 1] - x[i] * x[i];
+        want[i] += -400.0 * x[i] * a - 2.0 * (1.0 - x[i]);
+        want[i + 1] += 200.0 * a;
+    }
+    for (g, w) in g.iter().zip(want) {
+        assert!((g - w).abs() <= 1e-4 * w.abs().max(1.0), "{g} vs {w}");
+    }
+}
+
+#[gradient]
+fn two_loops(x: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..x.len() {
+        s += x[i].powi(3);
+    }
+    let mut t = 0.0;
+    for i in 0..x.len() - 1 {
+        t += s * x[i] * x[i + 1];
+    }
+    t + s
+}
+
+#[test]
+fn a_sum_used_by_a_later_loop() {
+    check_slice_fn!(two_loops, two_loops_grad, data(6, 11));
+}
