@@ -234,3 +234,36 @@ fn dead_values_get_no_adjoint() {
     assert_eq!((v, dy), (0.70, 0.0));
     assert_eq!(gs, [0.0, 1.0, 0.0]);
 }
+
+#[gradient]
+fn assigned_in_one_branch(x: f64, c: f64) -> f64 {
+    let mut out = x * x;
+    let r = if c > 0.0 {
+        out = 3.0 * x;
+        out.sin()
+    } else {
+        out.tanh() * 2.0
+    };
+    out - r
+}
+
+/// The reverse of `out = 3x` in one branch zeroes `out`'s adjoint; the other branch must still
+/// add to it, not assign (found by differential testing, seed 20240917, program 274, when the
+/// reverse sweep first assigned known-zero adjoints).
+#[test]
+fn a_branch_does_not_know_what_the_other_zeroed() {
+    for (x, c) in [(0.7, 1.0), (0.7, -1.0), (-1.3, -0.5)] {
+        let (_, [dx, dc]) = assigned_in_one_branch_grad(x, c);
+        let want = if c > 0.0 {
+            3.0 - 3.0 * (3.0 * x).cos()
+        } else {
+            let t = (x * x).tanh();
+            2.0 * x - 2.0 * (1.0 - t * t) * 2.0 * x
+        };
+        assert!(
+            (dx - want).abs() < 1e-12,
+            "x = {x}, c = {c}: {dx} vs {want}"
+        );
+        assert_eq!(dc, 0.0);
+    }
+}

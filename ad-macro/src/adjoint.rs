@@ -50,6 +50,11 @@ impl Emitter<'_> {
     /// The reverse of a block; a loop body first recomputes the variables the analysis chose to
     /// recompute rather than store.
     pub fn rev_block(&mut self, b: &Block, loop_body: bool) -> TokenStream {
+        if self.depth > 0 {
+            // A branch or a loop body: what the other branch, or the code before, left zero
+            // says nothing here.
+            self.zero.borrow_mut().clear();
+        }
         let mut out = Vec::new();
         if loop_body {
             let record = std::mem::replace(&mut self.record, false);
@@ -79,6 +84,20 @@ impl Emitter<'_> {
     }
 
     fn rev_stmt(&mut self, s: &Stmt) -> TokenStream {
+        if !matches!(
+            s,
+            Stmt::Assign { .. } | Stmt::Set { .. } | Stmt::BufDecl { .. }
+        ) {
+            // A region may run any number of times: nothing is known inside or after it.
+            self.zero.borrow_mut().clear();
+            let out = self.rev_region(s);
+            self.zero.borrow_mut().clear();
+            return out;
+        }
+        self.rev_region(s)
+    }
+
+    fn rev_region(&mut self, s: &Stmt) -> TokenStream {
         let t = self.t.clone();
         match s {
             Stmt::Assign {
@@ -96,6 +115,7 @@ impl Emitter<'_> {
                         let id = self.ident(*v);
                         let bar = self.bar(*v);
                         let head = if active {
+                            self.zero.borrow_mut().insert(*v);
                             quote!(let #g: #t = #bar; #bar = 0.0;)
                         } else {
                             quote!()
@@ -337,6 +357,8 @@ impl Emitter<'_> {
                 let bar = self.bar(*v);
                 if temps.iter().any(|n| n.id == *v) {
                     quote!(let #bar: #t = #contrib;)
+                } else if self.zero.borrow_mut().remove(v) {
+                    quote!(#bar = #contrib;)
                 } else {
                     quote!(#bar += #contrib;)
                 }

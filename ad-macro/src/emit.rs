@@ -47,6 +47,10 @@ pub struct Emitter<'a> {
     pub early: Vec<bool>,
     /// Inside a fused loop's reverse: the loop's shifted accumulators (see [`Shift`]).
     pub shift: Option<std::cell::RefCell<Shift>>,
+    /// Float variables whose adjoint is known to be zero at this point of the reverse sweep:
+    /// their first contribution is an assignment, not an addition to zero (which the compiler
+    /// must keep, as `0.0 + x` is not `x` when `x` is `-0.0`). Emptied around nested regions.
+    pub zero: std::cell::RefCell<std::collections::BTreeSet<VarId>>,
 }
 
 /// Adjoints of loads `buf[i + k]` of memory a fused loop only reads (`i` its index, `k` a small
@@ -123,6 +127,7 @@ impl<'a> Emitter<'a> {
             loops: 0,
             early: vec![false; f.vars.len()],
             shift: None,
+            zero: Default::default(),
         }
     }
 
@@ -493,7 +498,33 @@ impl<'a> Emitter<'a> {
                 used: Default::default(),
             }));
         }
+        // Variables each iteration defines before touching them have a zero adjoint when the
+        // iteration's reverse starts (the previous one's reverse consumed it at that definition).
+        let accs: Vec<VarId> = plan.accs.iter().map(|(v, _)| *v).collect();
+        let mut seen = std::collections::BTreeSet::new();
+        let mut zero = std::collections::BTreeSet::new();
+        for t in &body.stmts {
+            if let Stmt::Assign {
+                place: Place::Var(v),
+                ..
+            } = t
+            {
+                if !seen.contains(v)
+                    && !accs.contains(v)
+                    && !crate::analyse::stmt_reads(t).contains(v)
+                    && self.facts.active[*v]
+                {
+                    zero.insert(*v);
+                }
+            }
+            crate::analyse::writes(t, &mut seen);
+            let mut r = Vec::new();
+            crate::analyse::deep_reads(t, &mut r);
+            seen.extend(r);
+        }
+        *self.zero.borrow_mut() = zero;
         let rev = self.rev_block(body, false);
+        self.zero.borrow_mut().clear();
         self.depth = depth - 1;
         let shift = self
             .shift
@@ -865,6 +896,17 @@ pub fn emit(
     let adjoints = e.adjoint_decls();
     let reverse = if facts.active[f.ret] {
         let ret_bar = e.bar(f.ret);
+        // Between the sweeps every adjoint is zero, except the result's and those fused loops
+        // have added to.
+        *e.zero.borrow_mut() = (0..f.vars.len())
+            .filter(|&v| {
+                facts.active[v]
+                    && v != f.ret
+                    && !e.early[v]
+                    && f.vars[v].sort == Sort::Float
+                    && f.vars[v].role != Role::Temp
+            })
+            .collect();
         let reverse = e.rev_block(&f.body, false);
         quote!(#ret_bar = 1.0; #reverse)
     } else {

@@ -42,14 +42,14 @@ fn f_grad(
             0.0 as ::core::primitive::f64,
             0.0 as ::core::primitive::f64,
         );
-        x_1_bar += _t_5_bar * __d0;
+        x_1_bar = _t_5_bar * __d0;
         let _t_4_bar: ::core::primitive::f64 = _t_5_bar * __d1;
         let (__d0, __d1) = ::ad::__private::rules::mul(
             3.0,
             0.0 as ::core::primitive::f64,
             0.0 as ::core::primitive::f64,
         );
-        y_2_bar += _t_4_bar * __d1;
+        y_2_bar = _t_4_bar * __d1;
         let __d0 = ::ad::__private::rules::powi(x_1, 3, _t_3);
         x_1_bar += _t_3_bar * __d0;
     }

@@ -44,7 +44,7 @@ fn logistic_grad(
     {
         let __g: ::core::primitive::f64 = ret_0_bar;
         ret_0_bar = 0.0;
-        x_4_bar += __g;
+        x_4_bar = __g;
     }
     for _i_7 in (lo_5..hi_6).rev() {
         {
@@ -66,7 +66,7 @@ fn logistic_grad(
                 0.0 as ::core::primitive::f64,
                 0.0 as ::core::primitive::f64,
             );
-            x_4_bar += _t_9_bar * __d1;
+            x_4_bar = _t_9_bar * __d1;
             let (__d0, __d1) = ::ad::__private::rules::mul(
                 r_2,
                 x_4,

@@ -66,7 +66,7 @@ fn rosen_grad(
                 0.0 as ::core::primitive::f64,
                 0.0 as ::core::primitive::f64,
             );
-            s_2_bar += _t_19_bar * __d0;
+            s_2_bar = _t_19_bar * __d0;
             let _t_18_bar: ::core::primitive::f64 = _t_19_bar * __d1;
             let (__d0, __d1) = ::ad::__private::rules::add(
                 0.0 as ::core::primitive::f64,
@@ -80,7 +80,7 @@ fn rosen_grad(
                 b_12,
                 0.0 as ::core::primitive::f64,
             );
-            b_12_bar += _t_17_bar * __d0;
+            b_12_bar = _t_17_bar * __d0;
             b_12_bar += _t_17_bar * __d1;
             let (__d0, __d1) = ::ad::__private::rules::mul(
                 _t_15,
@@ -88,7 +88,7 @@ fn rosen_grad(
                 0.0 as ::core::primitive::f64,
             );
             let _t_15_bar: ::core::primitive::f64 = _t_16_bar * __d0;
-            a_6_bar += _t_16_bar * __d1;
+            a_6_bar = _t_16_bar * __d1;
             let (__d0, __d1) = ::ad::__private::rules::mul(
                 100.0,
                 0.0 as ::core::primitive::f64,
