@@ -3,7 +3,11 @@
 //! registers from one iteration to the next. These tests check the gradients of such loops, of
 //! their near misses (which must replay as before), and of the edge cases of the carries: empty
 //! loops, loads under branches beyond the slice, offsets up to the limit and past it.
-#![allow(clippy::needless_range_loop, clippy::assign_op_pattern)]
+#![allow(
+    clippy::needless_range_loop,
+    clippy::assign_op_pattern,
+    clippy::useless_vec
+)]
 
 use ad::gradient;
 
