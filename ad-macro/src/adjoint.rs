@@ -372,6 +372,29 @@ impl Emitter<'_> {
         let bar = self.bar(node.id);
         match &node.rhs {
             Rhs::Op { op, args, int_arg } => {
+                // Sums and negations have partials ±1 (`rules::add`, `sub`, `neg`): the adjoint
+                // passes on as it is or negated, with nothing to call.
+                let signs: Option<&[bool]> = match op {
+                    crate::intrinsics::Op::Add => Some(&[false, false]),
+                    crate::intrinsics::Op::Sub => Some(&[false, true]),
+                    crate::intrinsics::Op::Neg => Some(&[true]),
+                    _ => None,
+                };
+                if let Some(signs) = signs {
+                    let acc = args.iter().zip(signs).map(|(a, &neg)| {
+                        let contrib = if neg { quote!(-#bar) } else { quote!(#bar) };
+                        self.accumulate(temps, a, contrib)
+                    });
+                    return quote!(#(#acc)*);
+                }
+                // A product's partials are the other factor (`rules::mul`).
+                if let (crate::intrinsics::Op::Mul, [a, b]) = (op, args.as_slice()) {
+                    let (va, vb) = (self.operand(a), self.operand(b));
+                    // (In the order emitted: `accumulate` tracks which adjoints are zero.)
+                    let acc_a = self.accumulate(temps, a, quote!(#bar * #vb));
+                    let acc_b = self.accumulate(temps, b, quote!(#bar * #va));
+                    return quote!(#acc_a #acc_b);
+                }
                 let rule = Ident::new(op.name(), proc_macro2::Span::call_site());
                 // Values the used partials do not read are passed as zeros, so that nothing is
                 // kept or recomputed for them.

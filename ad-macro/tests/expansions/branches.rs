@@ -58,13 +58,8 @@ fn branchy_grad(
             let __g: ::core::primitive::f64 = ret_0_bar;
             ret_0_bar = 0.0;
             let _t_12_bar: ::core::primitive::f64 = __g;
-            let (__d0, __d1) = ::ad::__private::rules::mul(
-                x_1,
-                z_7,
-                0.0 as ::core::primitive::f64,
-            );
-            x_1_bar += _t_12_bar * __d0;
-            z_7_bar += _t_12_bar * __d1;
+            x_1_bar += _t_12_bar * z_7;
+            z_7_bar += _t_12_bar * x_1;
         }
         {
             let __g: ::core::primitive::f64 = z_7_bar;
@@ -96,13 +91,8 @@ fn branchy_grad(
             let __g: ::core::primitive::f64 = ret_0_bar;
             ret_0_bar = 0.0;
             let _t_5_bar: ::core::primitive::f64 = __g;
-            let (__d0, __d1) = ::ad::__private::rules::mul(
-                x_1,
-                y_2,
-                0.0 as ::core::primitive::f64,
-            );
-            x_1_bar += _t_5_bar * __d0;
-            y_2_bar += _t_5_bar * __d1;
+            x_1_bar += _t_5_bar * y_2;
+            y_2_bar += _t_5_bar * x_1;
         }
     }
     (__value, [x_1_bar, y_2_bar])

@@ -54,26 +54,11 @@ fn logistic_grad(
             let _t_8: ::core::primitive::f64 = r_2 * x_4;
             let _t_9: ::core::primitive::f64 = 1.0 - x_4;
             let _t_10_bar: ::core::primitive::f64 = __g;
-            let (__d0, __d1) = ::ad::__private::rules::mul(
-                _t_8,
-                _t_9,
-                0.0 as ::core::primitive::f64,
-            );
-            let _t_8_bar: ::core::primitive::f64 = _t_10_bar * __d0;
-            let _t_9_bar: ::core::primitive::f64 = _t_10_bar * __d1;
-            let (__d0, __d1) = ::ad::__private::rules::sub(
-                0.0 as ::core::primitive::f64,
-                0.0 as ::core::primitive::f64,
-                0.0 as ::core::primitive::f64,
-            );
-            x_4_bar = _t_9_bar * __d1;
-            let (__d0, __d1) = ::ad::__private::rules::mul(
-                r_2,
-                x_4,
-                0.0 as ::core::primitive::f64,
-            );
-            r_2_bar += _t_8_bar * __d0;
-            x_4_bar += _t_8_bar * __d1;
+            let _t_8_bar: ::core::primitive::f64 = _t_10_bar * _t_9;
+            let _t_9_bar: ::core::primitive::f64 = _t_10_bar * _t_8;
+            x_4_bar = -_t_9_bar;
+            r_2_bar += _t_8_bar * x_4;
+            x_4_bar += _t_8_bar * r_2;
         }
     }
     {

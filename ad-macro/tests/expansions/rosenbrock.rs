@@ -61,71 +61,31 @@ fn rosen_grad(
             let __g: ::core::primitive::f64 = s_2_bar;
             s_2_bar = 0.0;
             let _t_19_bar: ::core::primitive::f64 = __g;
-            let (__d0, __d1) = ::ad::__private::rules::add(
-                0.0 as ::core::primitive::f64,
-                0.0 as ::core::primitive::f64,
-                0.0 as ::core::primitive::f64,
-            );
-            s_2_bar = _t_19_bar * __d0;
-            let _t_18_bar: ::core::primitive::f64 = _t_19_bar * __d1;
-            let (__d0, __d1) = ::ad::__private::rules::add(
-                0.0 as ::core::primitive::f64,
-                0.0 as ::core::primitive::f64,
-                0.0 as ::core::primitive::f64,
-            );
-            let _t_16_bar: ::core::primitive::f64 = _t_18_bar * __d0;
-            let _t_17_bar: ::core::primitive::f64 = _t_18_bar * __d1;
-            let (__d0, __d1) = ::ad::__private::rules::mul(
-                b_12,
-                b_12,
-                0.0 as ::core::primitive::f64,
-            );
-            b_12_bar = _t_17_bar * __d0;
-            b_12_bar += _t_17_bar * __d1;
-            let (__d0, __d1) = ::ad::__private::rules::mul(
-                _t_15,
-                a_6,
-                0.0 as ::core::primitive::f64,
-            );
-            let _t_15_bar: ::core::primitive::f64 = _t_16_bar * __d0;
-            a_6_bar = _t_16_bar * __d1;
-            let (__d0, __d1) = ::ad::__private::rules::mul(
-                100.0,
-                0.0 as ::core::primitive::f64,
-                0.0 as ::core::primitive::f64,
-            );
-            a_6_bar += _t_15_bar * __d1;
+            s_2_bar = _t_19_bar;
+            let _t_18_bar: ::core::primitive::f64 = _t_19_bar;
+            let _t_16_bar: ::core::primitive::f64 = _t_18_bar;
+            let _t_17_bar: ::core::primitive::f64 = _t_18_bar;
+            b_12_bar = _t_17_bar * b_12;
+            b_12_bar += _t_17_bar * b_12;
+            let _t_15_bar: ::core::primitive::f64 = _t_16_bar * a_6;
+            a_6_bar = _t_16_bar * _t_15;
+            a_6_bar += _t_15_bar * 100.0;
         }
         {
             let __g: ::core::primitive::f64 = b_12_bar;
             b_12_bar = 0.0;
             let _t_14_bar: ::core::primitive::f64 = __g;
-            let (__d0, __d1) = ::ad::__private::rules::sub(
-                0.0 as ::core::primitive::f64,
-                0.0 as ::core::primitive::f64,
-                0.0 as ::core::primitive::f64,
-            );
-            let _t_13_bar: ::core::primitive::f64 = _t_14_bar * __d1;
+            let _t_13_bar: ::core::primitive::f64 = -_t_14_bar;
             __acc1x0 += _t_13_bar;
         }
         {
             let __g: ::core::primitive::f64 = a_6_bar;
             a_6_bar = 0.0;
             let _t_11_bar: ::core::primitive::f64 = __g;
-            let (__d0, __d1) = ::ad::__private::rules::sub(
-                0.0 as ::core::primitive::f64,
-                0.0 as ::core::primitive::f64,
-                0.0 as ::core::primitive::f64,
-            );
-            let _t_7_bar: ::core::primitive::f64 = _t_11_bar * __d0;
-            let _t_10_bar: ::core::primitive::f64 = _t_11_bar * __d1;
-            let (__d0, __d1) = ::ad::__private::rules::mul(
-                _t_8,
-                _t_9,
-                0.0 as ::core::primitive::f64,
-            );
-            let _t_8_bar: ::core::primitive::f64 = _t_10_bar * __d0;
-            let _t_9_bar: ::core::primitive::f64 = _t_10_bar * __d1;
+            let _t_7_bar: ::core::primitive::f64 = _t_11_bar;
+            let _t_10_bar: ::core::primitive::f64 = -_t_11_bar;
+            let _t_8_bar: ::core::primitive::f64 = _t_10_bar * _t_9;
+            let _t_9_bar: ::core::primitive::f64 = _t_10_bar * _t_8;
             __acc1x0 += _t_9_bar;
             __acc1x0 += _t_8_bar;
             __acc1x1 += _t_7_bar;
