@@ -145,11 +145,42 @@ impl Emitter<'_> {
                     let need = self.needed_temps(temps);
                     self.temps(temps, Some(&need))
                 };
+                // Preaccumulation: the statement's partial derivatives are computed from a unit
+                // seed, apart from `__g`, and each variable it reads gets `__g` times the sum of
+                // its partials at the end. The adjoint of the target then passes through one
+                // multiplication per statement, not one per operation (the logistic map's
+                // `x ← r x (1 − x)` chains one product per step instead of two and an add).
                 let mut body = Vec::new();
-                body.push(self.accumulate(temps, value, quote!(#g)));
+                *self.leaves.borrow_mut() = Some(Vec::new());
+                body.push(self.accumulate(temps, value, quote!(1.0)));
                 let reached = self.reached_temps(temps, value);
                 for (node, _) in temps.iter().zip(&reached).rev().filter(|(_, r)| **r) {
                     body.push(self.node_adjoint(temps, node));
+                }
+                let leaves = self.leaves.borrow_mut().take().unwrap_or_default();
+                let mut order: Vec<VarId> = Vec::new();
+                let mut sums: std::collections::HashMap<VarId, Vec<TokenStream>> =
+                    Default::default();
+                for (v, c) in leaves {
+                    if !sums.contains_key(&v) {
+                        order.push(v);
+                    }
+                    sums.entry(v).or_default().push(c);
+                }
+                for v in order {
+                    let bar = self.bar(v);
+                    let terms = &sums[&v];
+                    let sum = if terms.len() == 1 {
+                        let c = &terms[0];
+                        quote!(#c)
+                    } else {
+                        quote!(#((#terms))+*)
+                    };
+                    body.push(if self.zero.borrow_mut().remove(&v) {
+                        quote!(#bar = #g * (#sum);)
+                    } else {
+                        quote!(#bar += #g * (#sum);)
+                    });
                 }
                 quote!({ #head #restore #recompute #(#body)* })
             }
@@ -357,6 +388,9 @@ impl Emitter<'_> {
                 let bar = self.bar(*v);
                 if temps.iter().any(|n| n.id == *v) {
                     quote!(let #bar: #t = #contrib;)
+                } else if let Some(leaves) = self.leaves.borrow_mut().as_mut() {
+                    leaves.push((*v, contrib));
+                    quote!()
                 } else if self.zero.borrow_mut().remove(v) {
                     quote!(#bar = #contrib;)
                 } else {
@@ -414,7 +448,15 @@ impl Emitter<'_> {
                     .chain([if result { quote!(#y) } else { zero.clone() }])
                     .collect();
                 let ds: Vec<Ident> = (0..args.len())
-                    .map(|k| format_ident!("__d{}", k, span = proc_macro2::Span::mixed_site()))
+                    // Named per node: the sums of partials read them after later nodes' rules.
+                    .map(|k| {
+                        format_ident!(
+                            "__d{}x{}",
+                            node.id,
+                            k,
+                            span = proc_macro2::Span::mixed_site()
+                        )
+                    })
                     .collect();
                 let call = match op.kind() {
                     Kind::PowI => {
@@ -438,12 +480,13 @@ impl Emitter<'_> {
                 quote!(let #lhs = #call; #(#acc)*)
             }
             Rhs::Load { buf, index } => {
+                let g = fixed("__g");
                 if let Some(acc) = self.shifted(*buf, index) {
-                    return quote!(#acc += #bar;);
+                    return quote!(#acc += #g * #bar;);
                 }
                 let b = self.bar(*buf);
                 let i = &index.tokens;
-                quote!(#b[#i] += #bar;)
+                quote!(#b[#i] += #g * #bar;)
             }
             Rhs::Call { path, args } => {
                 let mut grad_path = path.clone();
@@ -459,7 +502,8 @@ impl Emitter<'_> {
                     call_args.push(self.call_arg(a));
                     match a {
                         CallArg::Float(o) => {
-                            let d = format_ident!("__d{}", k, span = Span::mixed_site());
+                            let d =
+                                format_ident!("__d{}x{}", node.id, k, span = Span::mixed_site());
                             ds.push(d.clone());
                             float_args.push((o, d));
                         }
@@ -479,9 +523,10 @@ impl Emitter<'_> {
                             call_args.push(quote!(&mut #s));
                             if self.facts.active[*v] {
                                 let vb = self.bar(*v);
+                                let g = fixed("__g");
                                 after.push(quote! {
                                     for (__a, __b) in #vb.iter_mut().zip(#s.iter()) {
-                                        *__a += #bar * *__b;
+                                        *__a += (#g * #bar) * *__b;
                                     }
                                 });
                             }

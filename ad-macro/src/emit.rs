@@ -51,6 +51,9 @@ pub struct Emitter<'a> {
     /// their first contribution is an assignment, not an addition to zero (which the compiler
     /// must keep, as `0.0 + x` is not `x` when `x` is `-0.0`). Emptied around nested regions.
     pub zero: std::cell::RefCell<std::collections::BTreeSet<VarId>>,
+    /// While emitting one assignment's reverse: the partials of the variables it reads, summed
+    /// and multiplied by the target's adjoint at the end (see `adjoint.rs`).
+    pub leaves: std::cell::RefCell<Option<Vec<(VarId, TokenStream)>>>,
 }
 
 /// Adjoints of loads `buf[i + k]` of memory a fused loop only reads (`i` its index, `k` a small
@@ -128,6 +131,7 @@ impl<'a> Emitter<'a> {
             early: vec![false; f.vars.len()],
             shift: None,
             zero: Default::default(),
+            leaves: Default::default(),
         }
     }
 

@@ -57,32 +57,32 @@ fn branchy_grad(
         {
             let __g: ::core::primitive::f64 = ret_0_bar;
             ret_0_bar = 0.0;
-            let _t_12_bar: ::core::primitive::f64 = __g;
-            x_1_bar += _t_12_bar * z_7;
-            z_7_bar += _t_12_bar * x_1;
+            let _t_12_bar: ::core::primitive::f64 = 1.0;
+            x_1_bar += __g * (_t_12_bar * z_7);
+            z_7_bar += __g * (_t_12_bar * x_1);
         }
         {
             let __g: ::core::primitive::f64 = z_7_bar;
             z_7_bar = 0.0;
-            _if_8_bar += __g;
+            _if_8_bar += __g * (1.0);
         }
         if cond_9 {
             {
                 let __g: ::core::primitive::f64 = _if_8_bar;
                 _if_8_bar = 0.0;
                 let _t_10: ::core::primitive::f64 = y_2.sin();
-                let _t_10_bar: ::core::primitive::f64 = __g;
-                let __d0 = ::ad::__private::rules::sin(y_2, _t_10);
-                y_2_bar += _t_10_bar * __d0;
+                let _t_10_bar: ::core::primitive::f64 = 1.0;
+                let __d10x0 = ::ad::__private::rules::sin(y_2, _t_10);
+                y_2_bar += __g * (_t_10_bar * __d10x0);
             }
         } else {
             {
                 let __g: ::core::primitive::f64 = _if_8_bar;
                 _if_8_bar = 0.0;
                 let _t_11: ::core::primitive::f64 = y_2.cos();
-                let _t_11_bar: ::core::primitive::f64 = __g;
-                let __d0 = ::ad::__private::rules::cos(y_2, _t_11);
-                y_2_bar += _t_11_bar * __d0;
+                let _t_11_bar: ::core::primitive::f64 = 1.0;
+                let __d11x0 = ::ad::__private::rules::cos(y_2, _t_11);
+                y_2_bar += __g * (_t_11_bar * __d11x0);
             }
         }
     }
@@ -90,9 +90,9 @@ fn branchy_grad(
         {
             let __g: ::core::primitive::f64 = ret_0_bar;
             ret_0_bar = 0.0;
-            let _t_5_bar: ::core::primitive::f64 = __g;
-            x_1_bar += _t_5_bar * y_2;
-            y_2_bar += _t_5_bar * x_1;
+            let _t_5_bar: ::core::primitive::f64 = 1.0;
+            x_1_bar += __g * (_t_5_bar * y_2);
+            y_2_bar += __g * (_t_5_bar * x_1);
         }
     }
     (__value, [x_1_bar, y_2_bar])

@@ -29,14 +29,13 @@ fn f_grad(
     {
         let __g: ::core::primitive::f64 = ret_0_bar;
         ret_0_bar = 0.0;
-        let _t_6_bar: ::core::primitive::f64 = __g;
+        let _t_6_bar: ::core::primitive::f64 = 1.0;
         let _t_3_bar: ::core::primitive::f64 = _t_6_bar * _t_5;
         let _t_5_bar: ::core::primitive::f64 = _t_6_bar * _t_3;
-        x_1_bar = _t_5_bar;
         let _t_4_bar: ::core::primitive::f64 = _t_5_bar;
-        y_2_bar = _t_4_bar * 3.0;
-        let __d0 = ::ad::__private::rules::powi(x_1, 3, _t_3);
-        x_1_bar += _t_3_bar * __d0;
+        let __d3x0 = ::ad::__private::rules::powi(x_1, 3, _t_3);
+        x_1_bar = __g * ((_t_5_bar) + (_t_3_bar * __d3x0));
+        y_2_bar = __g * (_t_4_bar * 3.0);
     }
     (__value, [x_1_bar, y_2_bar])
 }

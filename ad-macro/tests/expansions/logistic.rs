@@ -44,7 +44,7 @@ fn logistic_grad(
     {
         let __g: ::core::primitive::f64 = ret_0_bar;
         ret_0_bar = 0.0;
-        x_4_bar = __g;
+        x_4_bar = __g * (1.0);
     }
     for _i_7 in (lo_5..hi_6).rev() {
         {
@@ -53,18 +53,17 @@ fn logistic_grad(
             x_4 = x_4_tape.pop();
             let _t_8: ::core::primitive::f64 = r_2 * x_4;
             let _t_9: ::core::primitive::f64 = 1.0 - x_4;
-            let _t_10_bar: ::core::primitive::f64 = __g;
+            let _t_10_bar: ::core::primitive::f64 = 1.0;
             let _t_8_bar: ::core::primitive::f64 = _t_10_bar * _t_9;
             let _t_9_bar: ::core::primitive::f64 = _t_10_bar * _t_8;
-            x_4_bar = -_t_9_bar;
-            r_2_bar += _t_8_bar * x_4;
-            x_4_bar += _t_8_bar * r_2;
+            x_4_bar = __g * ((-_t_9_bar) + (_t_8_bar * r_2));
+            r_2_bar += __g * (_t_8_bar * x_4);
         }
     }
     {
         let __g: ::core::primitive::f64 = x_4_bar;
         x_4_bar = 0.0;
-        x0_1_bar += __g;
+        x0_1_bar += __g * (1.0);
     }
     (__value, [x0_1_bar, r_2_bar])
 }

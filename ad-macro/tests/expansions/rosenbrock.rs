@@ -60,35 +60,33 @@ fn rosen_grad(
         {
             let __g: ::core::primitive::f64 = s_2_bar;
             s_2_bar = 0.0;
-            let _t_19_bar: ::core::primitive::f64 = __g;
-            s_2_bar = _t_19_bar;
+            let _t_19_bar: ::core::primitive::f64 = 1.0;
             let _t_18_bar: ::core::primitive::f64 = _t_19_bar;
             let _t_16_bar: ::core::primitive::f64 = _t_18_bar;
             let _t_17_bar: ::core::primitive::f64 = _t_18_bar;
-            b_12_bar = _t_17_bar * b_12;
-            b_12_bar += _t_17_bar * b_12;
             let _t_15_bar: ::core::primitive::f64 = _t_16_bar * a_6;
-            a_6_bar = _t_16_bar * _t_15;
-            a_6_bar += _t_15_bar * 100.0;
+            s_2_bar = __g * (_t_19_bar);
+            b_12_bar = __g * ((_t_17_bar * b_12) + (_t_17_bar * b_12));
+            a_6_bar = __g * ((_t_16_bar * _t_15) + (_t_15_bar * 100.0));
         }
         {
             let __g: ::core::primitive::f64 = b_12_bar;
             b_12_bar = 0.0;
-            let _t_14_bar: ::core::primitive::f64 = __g;
+            let _t_14_bar: ::core::primitive::f64 = 1.0;
             let _t_13_bar: ::core::primitive::f64 = -_t_14_bar;
-            __acc1x0 += _t_13_bar;
+            __acc1x0 += __g * _t_13_bar;
         }
         {
             let __g: ::core::primitive::f64 = a_6_bar;
             a_6_bar = 0.0;
-            let _t_11_bar: ::core::primitive::f64 = __g;
+            let _t_11_bar: ::core::primitive::f64 = 1.0;
             let _t_7_bar: ::core::primitive::f64 = _t_11_bar;
             let _t_10_bar: ::core::primitive::f64 = -_t_11_bar;
             let _t_8_bar: ::core::primitive::f64 = _t_10_bar * _t_9;
             let _t_9_bar: ::core::primitive::f64 = _t_10_bar * _t_8;
-            __acc1x0 += _t_9_bar;
-            __acc1x0 += _t_8_bar;
-            __acc1x1 += _t_7_bar;
+            __acc1x0 += __g * _t_9_bar;
+            __acc1x0 += __g * _t_8_bar;
+            __acc1x1 += __g * _t_7_bar;
         }
         if let ::core::option::Option::Some(__e) = x_1_bar.get_mut(i_5) {
             *__e += __carry1x0 + __acc1x0;
@@ -109,7 +107,7 @@ fn rosen_grad(
     {
         let __g: ::core::primitive::f64 = ret_0_bar;
         ret_0_bar = 0.0;
-        s_2_bar += __g;
+        s_2_bar += __g * (1.0);
     }
     {
         let __g: ::core::primitive::f64 = s_2_bar;
