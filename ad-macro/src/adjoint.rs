@@ -137,6 +137,21 @@ impl Emitter<'_> {
                 if !active {
                     return quote!({ #head #restore });
                 }
+                // The result of the last operation, read back before the restore.
+                let root = crate::analyse::reused_root(self.facts, s);
+                let y = fixed("__y");
+                let read_back = match (root, place) {
+                    (None, _) => quote!(),
+                    (Some(_), Place::Var(v)) => {
+                        let id = self.ident(*v);
+                        quote!(let #y: #t = #id;)
+                    }
+                    (Some(_), Place::Elem { buf, .. }) => {
+                        let b = self.ident(*buf);
+                        quote!(let #y: #t = #b[#k];)
+                    }
+                };
+                self.root = root;
                 // Temporaries: reused from the forward sweep at the top level, else recomputed
                 // (only those some rule reads).
                 let recompute = if self.depth == 0 {
@@ -182,7 +197,8 @@ impl Emitter<'_> {
                         quote!(#bar += #g * (#sum);)
                     });
                 }
-                quote!({ #head #restore #recompute #(#body)* })
+                self.root = None;
+                quote!({ #head #read_back #restore #recompute #(#body)* })
             }
             Stmt::Set { site, dst, .. } => {
                 let id = self.ident(*dst);
@@ -282,6 +298,7 @@ impl Emitter<'_> {
             match &node.rhs {
                 Rhs::Op { op, args, .. } => {
                     let (needs, result) = self.value_needs(*op, args);
+                    let result = result && Some(node.id) != self.root;
                     if result {
                         need[k] = true;
                     }
@@ -433,13 +450,20 @@ impl Emitter<'_> {
                 // Values the used partials do not read are passed as zeros, so that nothing is
                 // kept or recomputed for them.
                 let (needs, result) = self.value_needs(*op, args);
+                // A result read back from the target: its operands are passed only if the
+                // partials read them.
+                let from_args = result && Some(node.id) != self.root;
                 let zero = quote!(0.0 as #t);
-                let y = self.ident(node.id);
+                let y = if Some(node.id) == self.root {
+                    fixed("__y")
+                } else {
+                    self.ident(node.id)
+                };
                 let vals: Vec<TokenStream> = args
                     .iter()
                     .zip(&needs)
                     .map(|(a, &n)| {
-                        if n || result {
+                        if n || from_args {
                             self.operand(a)
                         } else {
                             zero.clone()

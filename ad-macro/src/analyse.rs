@@ -170,7 +170,7 @@ fn analyse_with(f: &Func, excluded: &BTreeSet<SiteId>) -> Facts {
     // A fused loop's body runs its reverse in the same iteration: its own sites save in slots.
     let fused: BTreeSet<SiteId> = facts.fused.keys().copied().collect();
     count_defs(&f.body, false, &fused, &mut defs, &mut facts.site_in_loop);
-    recomputable(f, &f.body, false, &defs, &mut facts);
+    recomputable(f, &f.body, false, false, &defs, &mut facts);
     // Needed values and saving sites depend on each other through relevance; both only grow.
     loop {
         let before = (facts.needed.clone(), facts.save.clone());
@@ -491,7 +491,14 @@ fn rhs_reads(temps: &[Node], rhs: &Rhs, out: &mut Vec<VarId>) {
     }
 }
 
-fn recomputable(f: &Func, b: &Block, loop_body: bool, defs: &[usize], facts: &mut Facts) {
+fn recomputable(
+    f: &Func,
+    b: &Block,
+    loop_body: bool,
+    in_fused: bool,
+    defs: &[usize],
+    facts: &mut Facts,
+) {
     if loop_body {
         // A variable defined once, at the top, from values the rest of the body keeps.
         for (i, s) in b.stmts.iter().enumerate() {
@@ -514,8 +521,13 @@ fn recomputable(f: &Func, b: &Block, loop_body: bool, defs: &[usize], facts: &mu
         }
         // An accumulator: `let mut r = ...;` then `for` loops that update `r` from values the
         // rest of the body keeps (a residual, a pre-activation). The reverse iteration re-runs
-        // the `let` and the loops instead of storing `r`.
+        // the `let` and the loops instead of storing `r`. Not inside a fused loop: there the
+        // tape holds one iteration's values at a time, and one value is cheaper to keep than
+        // a loop to re-run.
         for (i, s) in b.stmts.iter().enumerate() {
+            if in_fused {
+                break;
+            }
             let Some((v, site)) = top_def(s) else {
                 continue;
             };
@@ -584,12 +596,14 @@ fn recomputable(f: &Func, b: &Block, loop_body: bool, defs: &[usize], facts: &mu
                 else_branch,
                 ..
             } => {
-                recomputable(f, then_branch, false, defs, facts);
-                recomputable(f, else_branch, false, defs, facts);
+                recomputable(f, then_branch, false, in_fused, defs, facts);
+                recomputable(f, else_branch, false, in_fused, defs, facts);
             }
-            Stmt::For { body, .. } | Stmt::While { body, .. } => {
-                recomputable(f, body, true, defs, facts)
+            Stmt::For { id, body, .. } => {
+                let fused = in_fused || facts.fused.contains_key(id);
+                recomputable(f, body, true, fused, defs, facts)
             }
+            Stmt::While { body, .. } => recomputable(f, body, true, in_fused, defs, facts),
             _ => {}
         }
     }
@@ -679,6 +693,9 @@ fn needed_block(f: &Func, facts: &Facts, b: &Block, needed: &mut [bool]) {
         for v in rev_reads(f, facts, s) {
             needed[v] = true;
         }
+        if let (Some(_), Stmt::Assign { place, .. }) = (reused_root(facts, s), s) {
+            needed[target(place)] = true;
+        }
         match s {
             Stmt::If {
                 then_branch,
@@ -696,6 +713,43 @@ fn needed_block(f: &Func, facts: &Facts, b: &Block, needed: &mut [bool]) {
     }
 }
 
+/// The last operation of an assignment inside a loop whose partials read its result (`tanh`,
+/// `exp`, `sqrt`, `x / y`, ...): the reverse reads that result back from the assigned variable
+/// or element, which then holds it, instead of recomputing it (an MLP's `h[j] = z.tanh()` would
+/// otherwise evaluate `tanh` again, and re-run the dot product that makes `z` if the rule did
+/// not need `z` anyway). Outside loops the forward sweep's temporaries are in scope and nothing
+/// is recomputed.
+pub fn reused_root(facts: &Facts, s: &Stmt) -> Option<VarId> {
+    let Stmt::Assign {
+        site,
+        place,
+        temps,
+        value: Operand::Var(v),
+        ..
+    } = s
+    else {
+        return None;
+    };
+    if !facts.site_in_loop[*site] || !facts.place_active(place) {
+        return None;
+    }
+    let node = temps.iter().find(|n| n.id == *v)?;
+    let Rhs::Op { op, args, .. } = &node.rhs else {
+        return None;
+    };
+    let active: Vec<bool> = args.iter().map(|a| facts.operand_active(a)).collect();
+    let needs = value_needs(*op, &active);
+    needs.last().copied()?.then_some(*v)
+}
+
+/// The variable (or buffer) an assignment writes.
+fn target(place: &Place) -> VarId {
+    match place {
+        Place::Var(v) => *v,
+        Place::Elem { buf, .. } => *buf,
+    }
+}
+
 /// Variables whose values the reverse sweep of `s` itself reads (nested statements excluded).
 pub fn rev_reads(f: &Func, facts: &Facts, s: &Stmt) -> Vec<VarId> {
     let mut out = Vec::new();
@@ -704,13 +758,15 @@ pub fn rev_reads(f: &Func, facts: &Facts, s: &Stmt) -> Vec<VarId> {
             if let Place::Elem { index, .. } = place {
                 out.extend(&index.reads);
             }
+            let root = reused_root(facts, s);
             for node in temps.iter().filter(|n| facts.active[n.id]) {
                 match &node.rhs {
                     Rhs::Op { op, args, int_arg } => {
                         let active: Vec<bool> =
                             args.iter().map(|a| facts.operand_active(a)).collect();
                         let needs = value_needs(*op, &active);
-                        let result = needs[args.len()];
+                        // A result read back from the target needs no recomputation.
+                        let result = needs[args.len()] && Some(node.id) != root;
                         for (a, &need) in args.iter().zip(&needs) {
                             if need || result {
                                 operand_reads(temps, a, &mut out);
@@ -834,6 +890,10 @@ impl Tbr<'_> {
                 match place {
                     Place::Var(v) => self.def(*site, *v, true, pending, mark),
                     Place::Elem { buf, .. } => self.def(*site, *buf, false, pending, mark),
+                }
+                // The reverse reads the value this statement wrote.
+                if reused_root(self.facts, s).is_some() {
+                    pending.insert(target(place));
                 }
             }
             Stmt::Set { site, dst, .. } => {

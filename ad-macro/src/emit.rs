@@ -54,6 +54,9 @@ pub struct Emitter<'a> {
     /// While emitting one assignment's reverse: the partials of the variables it reads, summed
     /// and multiplied by the target's adjoint at the end (see `adjoint.rs`).
     pub leaves: std::cell::RefCell<Option<Vec<(VarId, TokenStream)>>>,
+    /// While emitting one assignment's reverse: its last operation, if its result is read back
+    /// from the target (`analyse::reused_root`).
+    pub root: Option<VarId>,
 }
 
 /// Adjoints of loads `buf[i + k]` of memory a fused loop only reads (`i` its index, `k` a small
@@ -132,6 +135,7 @@ impl<'a> Emitter<'a> {
             shift: None,
             zero: Default::default(),
             leaves: Default::default(),
+            root: None,
         }
     }
 
