@@ -301,3 +301,65 @@ fn two_loops(x: &[f64]) -> f64 {
 fn a_sum_used_by_a_later_loop() {
     check_slice_fn!(two_loops, two_loops_grad, data(6, 11));
 }
+
+/// A fill followed by updates inside the filled range (the GMM's `Q (x − μ)`), in a loop that is
+/// replayed (the `carry` recurrence): the updates save nothing, the fill's saves restore.
+#[gradient(wrt(x))]
+fn fill_then_update(x: &[f64], m: usize, outside: bool) -> f64 {
+    let mut q = vec![0.0; m + 1];
+    let mut s = 0.0;
+    let mut carry = 1.0;
+    for k in 0..x.len() {
+        for j in 0..m {
+            q[j] = x[k] * (j as f64 + carry);
+        }
+        for j in 0..m {
+            for r in j + 1..m {
+                q[r] += x[k] * 0.25;
+            }
+        }
+        if outside {
+            q[m] = x[k] * 2.0;
+        }
+        for j in 0..m + 1 {
+            s += q[j] * q[j];
+        }
+        carry = carry * 0.5 + s * 0.01;
+    }
+    s + carry
+}
+
+/// A fill whose reverse reads its results back (`exp`), then updated, in a fused loop.
+#[gradient(wrt(x))]
+fn fill_read_back(x: &[f64], m: usize) -> f64 {
+    let mut h = vec![0.0; m];
+    let mut s = 0.0;
+    for i in 0..x.len() {
+        for j in 0..m {
+            h[j] = (x[i] * j as f64 * 0.3).exp();
+        }
+        for j in 0..m {
+            h[j] += x[i] * 0.5;
+        }
+        for j in 0..m {
+            s += h[j] * x[i];
+        }
+    }
+    s
+}
+
+#[test]
+fn buffers_filled_then_updated() {
+    let x = data(4, 12);
+    for m in [0, 1, 3] {
+        for outside in [false, true] {
+            let mut g = vec![0.0; x.len()];
+            let (v, _) = fill_then_update_grad(&x, &mut g, m, outside);
+            assert_eq!(v, fill_then_update(&x, m, outside));
+            assert_fd(|x| fill_then_update(x, m, outside), &x, &g);
+        }
+        let mut g = vec![0.0; x.len()];
+        fill_read_back_grad(&x, &mut g, m);
+        assert_fd(|x| fill_read_back(x, m), &x, &g);
+    }
+}

@@ -45,6 +45,8 @@ pub struct Facts {
     pub recompute_loop: Vec<Option<VarId>>,
     pub save: Vec<Save>,
     site_in_loop: Vec<bool>,
+    /// Sites inside a fused loop.
+    site_in_fused: Vec<bool>,
     /// Top-level loops whose iterations run their reverse right after their forward
     /// (`fuse.rs`), by id.
     pub fused: std::collections::HashMap<SiteId, crate::fuse::Fused>,
@@ -156,6 +158,7 @@ fn analyse_with(f: &Func, excluded: &BTreeSet<SiteId>) -> Facts {
         recompute_loop: vec![None; f.n_sites],
         save: vec![Save::No; f.n_sites],
         site_in_loop: vec![false; f.n_sites],
+        site_in_fused: vec![false; f.n_sites],
         fused: Default::default(),
         violations: Default::default(),
         relevance: Default::default(),
@@ -170,6 +173,15 @@ fn analyse_with(f: &Func, excluded: &BTreeSet<SiteId>) -> Facts {
     // A fused loop's body runs its reverse in the same iteration: its own sites save in slots.
     let fused: BTreeSet<SiteId> = facts.fused.keys().copied().collect();
     count_defs(&f.body, false, &fused, &mut defs, &mut facts.site_in_loop);
+    for s in &f.body.stmts {
+        if matches!(s, Stmt::For { id, .. } if fused.contains(id)) {
+            s.walk(&mut |t| {
+                if let Stmt::Assign { site, .. } = t {
+                    facts.site_in_fused[*site] = true;
+                }
+            });
+        }
+    }
     recomputable(f, &f.body, false, false, &defs, &mut facts);
     // Needed values and saving sites depend on each other through relevance; both only grow.
     loop {
@@ -201,6 +213,7 @@ fn analyse_with(f: &Func, excluded: &BTreeSet<SiteId>) -> Facts {
             f,
             facts: &mut facts,
             gens: Default::default(),
+            kills: Default::default(),
         };
         tbr.block(&f.body, &mut BTreeSet::new(), true);
         if (facts.needed.clone(), facts.save.clone()) == before {
@@ -733,6 +746,12 @@ pub fn reused_root(facts: &Facts, s: &Stmt) -> Option<VarId> {
     if !facts.site_in_loop[*site] || !facts.place_active(place) {
         return None;
     }
+    // An element read back makes the whole buffer needed, so every later write to it saves the
+    // value it overwrites: worth it only where tapes hold one iteration (fused loops), not
+    // across a whole loop (`y[i] = x[i].sqrt()` over n elements would tape n values).
+    if matches!(place, Place::Elem { .. }) && !facts.site_in_fused[*site] {
+        return None;
+    }
     let node = temps.iter().find(|n| n.id == *v)?;
     let Rhs::Op { op, args, .. } = &node.rhs else {
         return None;
@@ -815,12 +834,28 @@ struct Tbr<'a> {
     f: &'a Func,
     facts: &'a mut Facts,
     gens: std::collections::HashMap<(bool, SiteId), BTreeSet<VarId>>,
+    /// Buffers each `for` statement fills (`fuse::killed_by_fill`), by address.
+    kills: std::collections::HashMap<usize, Vec<VarId>>,
 }
 
 impl Tbr<'_> {
     fn block(&mut self, b: &Block, pending: &mut BTreeSet<VarId>, mark: bool) {
-        for s in &b.stmts {
+        for (p, s) in b.stmts.iter().enumerate() {
             self.stmt(s, pending, mark);
+            if matches!(s, Stmt::For { .. }) {
+                let key = s as *const Stmt as usize;
+                let facts = &*self.facts;
+                let killed = self
+                    .kills
+                    .entry(key)
+                    .or_insert_with(|| {
+                        crate::fuse::killed_by_fill(b, p, &|t| reused_root(facts, t).is_some())
+                    })
+                    .clone();
+                for v in killed {
+                    pending.remove(&v);
+                }
+            }
         }
     }
 

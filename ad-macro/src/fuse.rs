@@ -423,12 +423,66 @@ fn shallow_writes(s: &Stmt) -> Vec<VarId> {
 /// The code that sets each range bound inside the loop (bounds are set once, right before their
 /// loop), as text.
 fn range_codes(l: &Stmt) -> HashMap<VarId, (String, Vec<VarId>)> {
+    range_codes_of(std::slice::from_ref(l))
+}
+
+fn range_codes_of(stmts: &[Stmt]) -> HashMap<VarId, (String, Vec<VarId>)> {
     let mut out = HashMap::new();
-    l.walk(&mut |s| {
-        if let Stmt::Set { dst, code, .. } = s {
-            out.insert(*dst, (code.tokens.to_string(), code.reads.clone()));
+    for l in stmts {
+        l.walk(&mut |s| {
+            if let Stmt::Set { dst, code, .. } = s {
+                out.insert(*dst, (code.tokens.to_string(), code.reads.clone()));
+            }
+        });
+    }
+    out
+}
+
+/// The buffers that statement `p` of block `b` overwrites entirely as far as the rest of the
+/// block is concerned: `p` is a fill loop of the buffer (see [`private`]) and every later write
+/// to it in the block is inside the filled range. After such a loop the buffer's earlier values
+/// are dead for the rest of the block: the to-be-recorded analysis need not save what later
+/// writes overwrite (the GMM's `qxcentered[r] += ...` after `qxcentered[j] = ...`), as the
+/// fill's own saves restore every element the reverse sweep before it reads. Not when the fill
+/// reads its result back from the buffer (`analyse::reused_root`): that value must survive.
+pub fn killed_by_fill(b: &Block, p: usize, reuses: &dyn Fn(&Stmt) -> bool) -> Vec<VarId> {
+    let Stmt::For {
+        index,
+        range,
+        body,
+        exit: None,
+        ..
+    } = &b.stmts[p]
+    else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut later_writes = BTreeSet::new();
+    for t in &b.stmts[p..] {
+        writes(t, &mut later_writes);
+    }
+    let stable = |v: VarId| !later_writes.contains(&v);
+    let sets = range_codes_of(&b.stmts);
+    for s in &body.stmts {
+        let Stmt::Assign {
+            place: Place::Elem { buf, .. },
+            ..
+        } = s
+        else {
+            continue;
+        };
+        if out.contains(buf) || reuses(s) {
+            continue;
         }
-    });
+        if let Some(fill) = fill_range(*buf, *index, range, body, &sets, &stable) {
+            if b.stmts[p + 1..]
+                .iter()
+                .all(|t| writes_within(*buf, t, &fill, &sets, &mut Vec::new()))
+            {
+                out.push(*buf);
+            }
+        }
+    }
     out
 }
 
