@@ -157,8 +157,25 @@ impl Emitter<'_> {
                 let recompute = if self.depth == 0 {
                     quote!()
                 } else {
-                    let need = self.needed_temps(temps);
-                    self.temps(temps, Some(&need))
+                    let mut need = self.needed_temps(temps, root);
+                    // Results the forward sweep kept (`saved_temps`), in reverse order.
+                    let saved = self.saved_temps(s);
+                    let tape = fixed("__temps");
+                    let pops: Vec<_> = temps
+                        .iter()
+                        .zip(&saved)
+                        .rev()
+                        .filter(|(_, s)| **s)
+                        .map(|(n, _)| {
+                            let id = self.ident(n.id);
+                            quote!(let #id: #t = #tape.pop();)
+                        })
+                        .collect();
+                    for (n, s) in need.iter_mut().zip(&saved) {
+                        *n &= !*s;
+                    }
+                    let rest = self.temps(temps, Some(&need));
+                    quote!(#(#pops)* #rest)
                 };
                 // Preaccumulation: the statement's partial derivatives are computed from a unit
                 // seed, apart from `__g`, and each variable it reads gets `__g` times the sum of
@@ -286,9 +303,32 @@ impl Emitter<'_> {
         }
     }
 
+    /// The temporaries of an assignment inside a fused loop, below its top level, that the
+    /// forward sweep pushes on `__temps` and the reverse pops: the expensive ones
+    /// (`Op::expensive`) among those the reverse needs. The tape holds one iteration at a time.
+    /// Forward and reverse compute the same set, so pushes and pops pair up.
+    pub fn saved_temps(&self, s: &Stmt) -> Vec<bool> {
+        let Stmt::Assign {
+            site, temps, place, ..
+        } = s
+        else {
+            return Vec::new();
+        };
+        if !self.facts.in_fused(*site) || !self.facts.place_active(place) {
+            return vec![false; temps.len()];
+        }
+        let root = crate::analyse::reused_root(self.facts, s);
+        let need = self.needed_temps(temps, root);
+        temps
+            .iter()
+            .zip(need)
+            .map(|(n, need)| need && matches!(&n.rhs, Rhs::Op { op, .. } if op.expensive()))
+            .collect()
+    }
+
     /// Which temporaries of a statement the reverse sweep must recompute: the operands and
     /// results of rules whose partials depend on values, and what those are computed from.
-    fn needed_temps(&self, temps: &[Node]) -> Vec<bool> {
+    fn needed_temps(&self, temps: &[Node], root: Option<VarId>) -> Vec<bool> {
         let mut need = vec![false; temps.len()];
         let pos = |id: VarId| temps.iter().position(|n| n.id == id);
         for (k, node) in temps.iter().enumerate() {
@@ -298,7 +338,7 @@ impl Emitter<'_> {
             match &node.rhs {
                 Rhs::Op { op, args, .. } => {
                     let (needs, result) = self.value_needs(*op, args);
-                    let result = result && Some(node.id) != self.root;
+                    let result = result && Some(node.id) != root;
                     if result {
                         need[k] = true;
                     }

@@ -58,6 +58,11 @@ pub struct Facts {
 }
 
 impl Facts {
+    /// Whether an assignment site is inside a fused loop.
+    pub fn in_fused(&self, site: SiteId) -> bool {
+        self.site_in_fused[site]
+    }
+
     /// Whether a statement has anything to do in the reverse sweep.
     pub fn relevant(&self, f: &Func, s: &Stmt) -> bool {
         match self.relevance.get(&(s as *const Stmt as usize)) {

@@ -57,6 +57,8 @@ pub struct Emitter<'a> {
     /// While emitting one assignment's reverse: its last operation, if its result is read back
     /// from the target (`analyse::reused_root`).
     pub root: Option<VarId>,
+    /// While emitting the forward sweep of a fused loop's body.
+    pub in_fused: bool,
 }
 
 /// Adjoints of loads `buf[i + k]` of memory a fused loop only reads (`i` its index, `k` a small
@@ -136,6 +138,7 @@ impl<'a> Emitter<'a> {
             zero: Default::default(),
             leaves: Default::default(),
             root: None,
+            in_fused: false,
         }
     }
 
@@ -290,7 +293,17 @@ impl<'a> Emitter<'a> {
                 value,
                 span,
             } => {
-                let temps_ts = self.temps(temps, None);
+                let mut temps_ts = self.temps(temps, None);
+                // Below a fused loop's top level: keep the expensive results its reverse reads.
+                if record && self.in_fused && self.depth >= 2 {
+                    let tape = fixed("__temps");
+                    let saved = self.saved_temps(s);
+                    let pushes = temps.iter().zip(&saved).filter(|(_, s)| **s).map(|(n, _)| {
+                        let id = self.ident(n.id);
+                        quote!(#tape.push(#id);)
+                    });
+                    temps_ts = quote!(#temps_ts #(#pushes)*);
+                }
                 let span = *span;
                 let val = self.operand(value);
                 match place {
@@ -483,7 +496,9 @@ impl<'a> Emitter<'a> {
         let iter = self.range_iter(range);
         self.depth += 1;
         self.loops += 1;
+        self.in_fused = true;
         let fwd = self.fwd_block(body);
+        self.in_fused = false;
         self.loops -= 1;
         // The body's top-level temporaries are in scope: its reverse reads them as the
         // function's top level does.
@@ -672,6 +687,25 @@ impl<'a> Emitter<'a> {
         quote!(#(#lines)*)
     }
 
+    /// Whether some statement below a fused loop's top level keeps results on `__temps`.
+    fn uses_temps_tape(&self) -> bool {
+        let mut used = false;
+        for s in &self.f.body.stmts {
+            if let Stmt::For { id, body, .. } = s {
+                if self.facts.fused.contains_key(id) {
+                    for t in body
+                        .stmts
+                        .iter()
+                        .filter(|t| !matches!(t, Stmt::Assign { .. }))
+                    {
+                        t.walk(&mut |u| used = used || self.saved_temps(u).contains(&true));
+                    }
+                }
+            }
+        }
+        used
+    }
+
     /// `(lo..hi)` followed by the loop's adapters.
     pub fn range_iter(&self, r: &LoopRange) -> TokenStream {
         let lo = self.ident(r.start);
@@ -753,6 +787,12 @@ impl<'a> Emitter<'a> {
         for v in tapes {
             let tape = self.tape(v);
             out.push(quote!(let mut #tape = ::ad::__private::Tape::new();));
+        }
+        if self.uses_temps_tape() {
+            let tape = fixed("__temps");
+            out.push(
+                quote!(let mut #tape: ::ad::__private::Tape<#t> = ::ad::__private::Tape::new();),
+            );
         }
         for v in decl_tapes {
             let tape = self.decl_tape(v);

@@ -110,7 +110,8 @@ mod tests {
         expect_file!["../tests/expansions/lecture.rs"].assert_eq(&out);
     }
 
-    /// Extended Rosenbrock: the reverse loop recomputes `a` and `b` from `x`; nothing is taped.
+    /// Extended Rosenbrock: a fused loop (each iteration's reverse right after its forward, the
+    /// adjoints of `x[i + 1]` carried in a register); nothing is taped.
     #[test]
     fn expansion_rosenbrock() {
         let out = pretty(

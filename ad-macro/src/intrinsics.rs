@@ -155,6 +155,41 @@ impl Op {
     }
 }
 
+impl Op {
+    /// Operations that cost much more than a load and a store (transcendental functions): inside
+    /// fused loops their results are kept on a tape for the reverse sweep instead of being
+    /// evaluated again.
+    pub fn expensive(self) -> bool {
+        matches!(
+            self.name(),
+            "sin"
+                | "cos"
+                | "tan"
+                | "asin"
+                | "acos"
+                | "atan"
+                | "atan2"
+                | "sinh"
+                | "cosh"
+                | "tanh"
+                | "asinh"
+                | "acosh"
+                | "atanh"
+                | "exp"
+                | "exp2"
+                | "exp_m1"
+                | "ln"
+                | "log"
+                | "log2"
+                | "log10"
+                | "ln_1p"
+                | "powf"
+                | "cbrt"
+                | "hypot"
+        )
+    }
+}
+
 /// Which values the partials of an operation read, given which of its arguments are active:
 /// one flag per argument, then one for the result. Only the partials of active arguments are
 /// used, so a product with a constant (`0.5 * y`) reads nothing of `y`. Mirrors the inputs each
