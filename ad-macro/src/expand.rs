@@ -175,8 +175,24 @@ mod tests {
     #[ignore]
     fn show() {
         let src = std::env::var("AD_SHOW").unwrap_or_default();
-        let item: TokenStream = src.parse().unwrap();
-        println!("{}", pretty(quote!(), item));
+        let mut item: syn::ItemFn = syn::parse_str(&src).unwrap();
+        // `#[gradient(...)]` / `#[ad::gradient(...)]` on the function: its arguments are the
+        // macro's, as when the compiler calls it.
+        let mut attr = TokenStream::new();
+        item.attrs.retain(|a| {
+            let is_ours = a
+                .path()
+                .segments
+                .last()
+                .is_some_and(|s| s.ident == "gradient");
+            if is_ours {
+                if let syn::Meta::List(l) = &a.meta {
+                    attr = l.tokens.clone();
+                }
+            }
+            !is_ours
+        });
+        println!("{}", pretty(attr, quote!(#item)));
     }
 }
 
