@@ -11,7 +11,7 @@ use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote};
 
 use crate::analyse::{defined_var, Save};
-use crate::emit::{fixed, Emitter};
+use crate::emit::{fixed, Emitter, Leaf};
 use crate::intrinsics::Kind;
 use crate::ir::*;
 
@@ -190,8 +190,8 @@ impl Emitter<'_> {
                     body.push(self.node_adjoint(temps, node));
                 }
                 let leaves = self.leaves.borrow_mut().take().unwrap_or_default();
-                let mut order: Vec<VarId> = Vec::new();
-                let mut sums: std::collections::HashMap<VarId, Vec<TokenStream>> =
+                let mut order: Vec<Leaf> = Vec::new();
+                let mut sums: std::collections::HashMap<Leaf, Vec<TokenStream>> =
                     Default::default();
                 for (v, c) in leaves {
                     if !sums.contains_key(&v) {
@@ -199,19 +199,27 @@ impl Emitter<'_> {
                     }
                     sums.entry(v).or_default().push(c);
                 }
-                for v in order {
-                    let bar = self.bar(v);
-                    let terms = &sums[&v];
+                for leaf in order {
+                    let terms = &sums[&leaf];
                     let sum = if terms.len() == 1 {
                         let c = &terms[0];
                         quote!(#c)
                     } else {
                         quote!(#((#terms))+*)
                     };
-                    body.push(if self.zero.borrow_mut().remove(&v) {
-                        quote!(#bar = #g * (#sum);)
+                    let (target, first) = match leaf {
+                        Leaf::Var(v) => (self.bar(v), self.zero.borrow_mut().remove(&v)),
+                        Leaf::Acc(b, k) => {
+                            let fresh = self.shift.as_ref().is_some_and(|c| {
+                                c.borrow_mut().assigned.insert((b, k)) && self.depth == 0
+                            });
+                            (Emitter::acc_ident(b, k), fresh)
+                        }
+                    };
+                    body.push(if first {
+                        quote!(#target = #g * (#sum);)
                     } else {
-                        quote!(#bar += #g * (#sum);)
+                        quote!(#target += #g * (#sum);)
                     });
                 }
                 self.root = None;
@@ -446,7 +454,7 @@ impl Emitter<'_> {
                 if temps.iter().any(|n| n.id == *v) {
                     quote!(let #bar: #t = #contrib;)
                 } else if let Some(leaves) = self.leaves.borrow_mut().as_mut() {
-                    leaves.push((*v, contrib));
+                    leaves.push((Leaf::Var(*v), contrib));
                     quote!()
                 } else if self.zero.borrow_mut().remove(v) {
                     quote!(#bar = #contrib;)
@@ -545,7 +553,13 @@ impl Emitter<'_> {
             }
             Rhs::Load { buf, index } => {
                 let g = fixed("__g");
-                if let Some(acc) = self.shifted(*buf, index) {
+                if let Some((b, k)) = self.shifted(*buf, index) {
+                    // Summed with the statement's other loads of the same element.
+                    if let Some(leaves) = self.leaves.borrow_mut().as_mut() {
+                        leaves.push((Leaf::Acc(b, k), quote!(#bar)));
+                        return quote!();
+                    }
+                    let acc = Emitter::acc_ident(b, k);
                     return quote!(#acc += #g * #bar;);
                 }
                 let b = self.bar(*buf);

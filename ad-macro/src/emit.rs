@@ -53,12 +53,21 @@ pub struct Emitter<'a> {
     pub zero: std::cell::RefCell<std::collections::BTreeSet<VarId>>,
     /// While emitting one assignment's reverse: the partials of the variables it reads, summed
     /// and multiplied by the target's adjoint at the end (see `adjoint.rs`).
-    pub leaves: std::cell::RefCell<Option<Vec<(VarId, TokenStream)>>>,
+    pub leaves: std::cell::RefCell<Option<Vec<(Leaf, TokenStream)>>>,
     /// While emitting one assignment's reverse: its last operation, if its result is read back
     /// from the target (`analyse::reused_root`).
     pub root: Option<VarId>,
     /// While emitting the forward sweep of a fused loop's body.
     pub in_fused: bool,
+}
+
+/// What receives a statement's summed partials at the end of its reverse.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Leaf {
+    /// The adjoint of a float variable.
+    Var(VarId),
+    /// The register accumulating the adjoint of `buf[i + k]` in a fused loop ([`Shift`]).
+    Acc(VarId, usize),
 }
 
 /// Adjoints of loads `buf[i + k]` of memory a fused loop only reads (`i` its index, `k` a small
@@ -74,6 +83,9 @@ pub struct Shift {
     pub read_only: std::collections::BTreeSet<VarId>,
     /// Largest offset used, by buffer.
     pub used: std::collections::BTreeMap<VarId, usize>,
+    /// Accumulators some contribution has reached in the reverse emitted so far: until then a
+    /// contribution at the body's top level assigns instead of adding to zero.
+    pub assigned: std::collections::BTreeSet<(VarId, usize)>,
 }
 
 /// The most elements carried from one iteration to the next, per buffer.
@@ -519,6 +531,7 @@ impl<'a> Emitter<'a> {
                 index,
                 read_only,
                 used: Default::default(),
+                assigned: Default::default(),
             }));
         }
         // Variables each iteration defines before touching them have a zero adjoint when the
@@ -608,7 +621,7 @@ impl<'a> Emitter<'a> {
 
     /// Where a load's adjoint goes inside a fused loop: the accumulator of `buf[i + k]`, if
     /// `buf` is read-only memory and the index is the loop's `i` plus a small constant.
-    pub fn shifted(&self, buf: VarId, index: &Code) -> Option<Ident> {
+    pub fn shifted(&self, buf: VarId, index: &Code) -> Option<(VarId, usize)> {
         let cell = self.shift.as_ref()?;
         let mut shift = cell.borrow_mut();
         if !shift.read_only.contains(&buf) || index.reads != [shift.index] {
@@ -639,12 +652,12 @@ impl<'a> Emitter<'a> {
         }
         let e = shift.used.entry(buf).or_insert(0);
         *e = (*e).max(k);
-        Some(format_ident!(
-            "__acc{}x{}",
-            buf,
-            k,
-            span = Span::mixed_site()
-        ))
+        Some((buf, k))
+    }
+
+    /// The register of [`Leaf::Acc`].
+    pub fn acc_ident(buf: VarId, k: usize) -> Ident {
+        format_ident!("__acc{}x{}", buf, k, span = Span::mixed_site())
     }
 
     /// Tapes pushed once per iteration by the loop body's own statements are sized once, before

@@ -74,7 +74,7 @@ fn rosen_grad(
             b_12_bar = 0.0;
             let _t_14_bar: ::core::primitive::f64 = 1.0;
             let _t_13_bar: ::core::primitive::f64 = -_t_14_bar;
-            __acc1x0 += __g * _t_13_bar;
+            __acc1x0 = __g * (_t_13_bar);
         }
         {
             let __g: ::core::primitive::f64 = a_6_bar;
@@ -84,9 +84,8 @@ fn rosen_grad(
             let _t_10_bar: ::core::primitive::f64 = -_t_11_bar;
             let _t_8_bar: ::core::primitive::f64 = _t_10_bar * _t_9;
             let _t_9_bar: ::core::primitive::f64 = _t_10_bar * _t_8;
-            __acc1x0 += __g * _t_9_bar;
-            __acc1x0 += __g * _t_8_bar;
-            __acc1x1 += __g * _t_7_bar;
+            __acc1x0 += __g * ((_t_9_bar) + (_t_8_bar));
+            __acc1x1 = __g * (_t_7_bar);
         }
         if let ::core::option::Option::Some(__e) = x_1_bar.get_mut(i_5) {
             *__e += __carry1x0 + __acc1x0;
