@@ -202,46 +202,93 @@ mod timing {
     use std::time::Instant;
 
     /// Expansion time of large bodies, stage by stage:
-    /// `cargo test -p ad-macro --release timing -- --ignored --nocapture`.
+    /// `cargo test -p ad-macro --release timing -- --ignored --nocapture`. Bodies: straight-line
+    /// code, the same inside a `for` loop over a slice, and `if`s nested `n / 10` deep; sizes in
+    /// float operations (four per generated statement pair). The last column is the time per
+    /// operation, which stays flat when expansion grows linearly.
     #[test]
     #[ignore]
     fn time_large_bodies() {
-        for n in [500usize, 1000, 2000, 5000] {
-            let mut body = String::from("let mut s = x;\n");
-            for i in 0..n / 2 {
-                body.push_str(&format!(
+        // Deep nesting needs the stack `expand` gives itself.
+        std::thread::Builder::new()
+            .stack_size(256 << 20)
+            .spawn(time_large_bodies_on_this_thread)
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
+    fn time_large_bodies_on_this_thread() {
+        println!("| body | operations | parse | lower | analyse | emit | total | µs / op |");
+        println!("|---|--:|--:|--:|--:|--:|--:|--:|");
+        for ops in [500usize, 1000, 2000, 5000] {
+            let pairs = ops / 4;
+            let mut straight = String::from("let mut s = x;\n");
+            for i in 0..pairs {
+                straight.push_str(&format!(
                     "let t{i} = s * 1.01 + y.sin();\ns += t{i} * 0.5;\n"
                 ));
             }
-            let src = format!("fn big(x: f64, y: f64) -> f64 {{ {body} s }}");
-            let item: TokenStream = src.parse().unwrap();
-            let t = Instant::now();
-            let item_fn: syn::ItemFn = syn::parse2(item.clone()).unwrap();
-            let parse = t.elapsed();
-            let t = Instant::now();
-            let mut cx = Errors::default();
-            let func = lower::lower(&item_fn, &Default::default(), &mut cx).unwrap();
-            let lower = t.elapsed();
-            let t = Instant::now();
-            let facts = analyse::analyse(&func);
-            let analyse = t.elapsed();
-            let mut em = emit::Emitter::new(&func, &facts);
-            let t = Instant::now();
-            let fw = em.fwd_block(&func.body);
-            let fwd = t.elapsed();
-            let t = Instant::now();
-            let rv = em.rev_block(&func.body, false);
-            let rev = t.elapsed();
-            let t = Instant::now();
-            let out = emit::emit(&item_fn, &func, &facts, &format_ident!("big_grad"), false);
-            let total_emit = t.elapsed();
-            println!(
-                "{n} statements: parse {parse:?} lower {lower:?} analyse {analyse:?} fwd {fwd:?} \
-                 rev {rev:?} emit {total_emit:?} ({} {} {} tokens)",
-                fw.into_iter().count(),
-                rv.into_iter().count(),
-                out.into_iter().count()
-            );
+            let mut looped = String::from("let mut s = 0.0;\nfor i in 0..v.len() {\n");
+            for i in 0..pairs {
+                looped.push_str(&format!(
+                    "let t{i} = s * 1.01 + v[i].sin();\ns += t{i} * 0.5;\n"
+                ));
+            }
+            looped.push('}');
+            let depth = ops / 10;
+            let mut nested = String::from("let mut s = x;\n");
+            for i in 0..depth {
+                nested.push_str(&format!(
+                    "if s > {i}.5 {{ s = s * y + 1.0; s = s.sin() * 2.0;\n"
+                ));
+            }
+            nested.push_str(&"}".repeat(depth));
+            let bodies = [
+                (
+                    "straight-line",
+                    format!("fn big(x: f64, y: f64) -> f64 {{ {straight} s }}"),
+                    ops,
+                ),
+                (
+                    "in a loop",
+                    format!("fn big(v: &[f64], x: f64) -> f64 {{ {looped} s }}"),
+                    ops,
+                ),
+                (
+                    "nested ifs",
+                    format!("fn big(x: f64, y: f64) -> f64 {{ {nested} s }}"),
+                    depth * 4,
+                ),
+            ];
+            for (kind, src, n) in bodies {
+                let item: TokenStream = src.parse().unwrap();
+                let t = Instant::now();
+                let item_fn: syn::ItemFn = syn::parse2(item.clone()).unwrap();
+                let parse = t.elapsed();
+                let t = Instant::now();
+                let mut cx = Errors::default();
+                let func = lower::lower(&item_fn, &Default::default(), &mut cx).unwrap();
+                let lower = t.elapsed();
+                let t = Instant::now();
+                let facts = analyse::analyse(&func);
+                let analyse = t.elapsed();
+                let t = Instant::now();
+                let out = emit::emit(&item_fn, &func, &facts, &format_ident!("big_grad"), false);
+                let emit = t.elapsed();
+                assert!(!out.is_empty());
+                let total = parse + lower + analyse + emit;
+                let ms = |d: std::time::Duration| format!("{:.1}", d.as_secs_f64() * 1e3);
+                println!(
+                    "| {kind} | {n} | {} | {} | {} | {} | {} | {:.1} |",
+                    ms(parse),
+                    ms(lower),
+                    ms(analyse),
+                    ms(emit),
+                    ms(total),
+                    total.as_secs_f64() * 1e6 / n as f64
+                );
+            }
         }
     }
 }
