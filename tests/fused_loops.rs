@@ -363,3 +363,34 @@ fn buffers_filled_then_updated() {
         assert_fd(|x| fill_read_back(x, m), &x, &g);
     }
 }
+
+/// An element read in every iteration of an inner loop (`x[j]`, `j` fixed while `r` runs) has
+/// its adjoint summed in a register and added once after the loop; a loop that never runs adds
+/// nothing, even where the index would be out of bounds.
+#[gradient(wrt(x))]
+fn invariant_element(x: &[f64], m: usize, j: usize) -> f64 {
+    let mut s = 0.0;
+    let mut p = 1.0;
+    for k in 0..x.len() {
+        for r in 0..m {
+            s += x[j] * (r as f64 + 1.0) * p + x[k] * x[j];
+        }
+        p = p * 0.5 + s * 0.1;
+    }
+    s + p
+}
+
+#[test]
+fn elements_invariant_in_an_inner_loop() {
+    let x = data(5, 13);
+    for (m, j) in [(0, 100), (1, 0), (3, 2), (4, 4)] {
+        let mut g = vec![0.0; x.len()];
+        let (v, _) = invariant_element_grad(&x, &mut g, m, j);
+        assert_eq!(v, invariant_element(&x, m, j));
+        if m == 0 {
+            assert_eq!(g, vec![0.0; x.len()]);
+        } else {
+            assert_fd(|x| invariant_element(x, m, j), &x, &g);
+        }
+    }
+}

@@ -15,7 +15,46 @@ use crate::emit::{fixed, Emitter, Leaf};
 use crate::intrinsics::Kind;
 use crate::ir::*;
 
+/// A loop being reversed (not fused): adjoints of loads whose element does not change during
+/// the loop (`xcentered[j]` in a loop over `r`) are summed in a register and added to memory once
+/// after it. In memory, each iteration would load what the previous one stored: a chain of
+/// store-forwarding latencies the compiler cannot remove, as it cannot prove that two buffers'
+/// adjoints do not overlap.
+pub struct Hoist {
+    /// Variables and buffers the loop writes.
+    pub written: std::collections::BTreeSet<VarId>,
+    /// (index text, buffer, index tokens, register).
+    pub used: Vec<(String, VarId, TokenStream, Ident)>,
+}
+
 impl Emitter<'_> {
+    /// The register for the adjoint of `buf[index]`, if some enclosing reversed loop leaves the
+    /// buffer and every variable of the index unchanged (the outermost such loop).
+    fn hoisted_load(&self, buf: VarId, index: &Code) -> Option<Ident> {
+        let mut frames = self.hoist.borrow_mut();
+        let invariant = |h: &Hoist| {
+            !h.written.contains(&buf) && index.reads.iter().all(|r| !h.written.contains(r))
+        };
+        let frame = frames.iter_mut().find(|h| invariant(h))?;
+        let key = index.tokens.to_string();
+        if let Some((_, _, _, h)) = frame
+            .used
+            .iter()
+            .find(|(k, b, _, _)| *b == buf && *k == key)
+        {
+            return Some(h.clone());
+        }
+        let h = format_ident!(
+            "__h{}x{}",
+            buf,
+            self.hoist_count.get(),
+            span = Span::mixed_site()
+        );
+        self.hoist_count.set(self.hoist_count.get() + 1);
+        frame.used.push((key, buf, index.tokens.clone(), h.clone()));
+        Some(h)
+    }
+
     /// Adjoint variables, declared (zero) between the sweeps.
     pub fn adjoint_decls(&self) -> TokenStream {
         let mut out = Vec::new();
@@ -279,10 +318,25 @@ impl Emitter<'_> {
             } => {
                 let i = self.ident(*index);
                 let iter = self.range_iter(range);
+                let mut written = std::collections::BTreeSet::new();
+                crate::analyse::writes(s, &mut written);
+                self.hoist.borrow_mut().push(Hoist {
+                    written,
+                    used: Vec::new(),
+                });
                 self.depth += 1;
                 let b = self.rev_block(body, true);
                 self.depth -= 1;
-                match exit {
+                let frame = self.hoist.borrow_mut().pop().expect("pushed above");
+                let t = &self.t;
+                let (mut decls, mut flush) = (Vec::new(), Vec::new());
+                for (_, buf, index, h) in &frame.used {
+                    let bar = self.bar(*buf);
+                    decls.push(quote!(let mut #h: #t = 0.0;));
+                    // Zero when the loop did not run, and then the index may not be valid.
+                    flush.push(quote!(if #h != 0.0 { #bar[#index] += #h; }));
+                }
+                let lp = match exit {
                     None => quote!(for #i in #iter.rev() { #b }),
                     Some(e) => {
                         let trips = self.ident(e.trips);
@@ -292,6 +346,11 @@ impl Emitter<'_> {
                             #restore
                         }
                     }
+                };
+                if decls.is_empty() {
+                    lp
+                } else {
+                    quote!(#(#decls)* #lp #(#flush)*)
                 }
             }
             Stmt::While {
@@ -561,6 +620,9 @@ impl Emitter<'_> {
                     }
                     let acc = Emitter::acc_ident(b, k);
                     return quote!(#acc += #g * #bar;);
+                }
+                if let Some(h) = self.hoisted_load(*buf, index) {
+                    return quote!(#h += #g * #bar;);
                 }
                 let b = self.bar(*buf);
                 let i = &index.tokens;

@@ -59,6 +59,10 @@ pub struct Emitter<'a> {
     pub root: Option<VarId>,
     /// While emitting the forward sweep of a fused loop's body.
     pub in_fused: bool,
+    /// Reversed loops around the statement being emitted, outermost first (`adjoint::Hoist`).
+    pub hoist: std::cell::RefCell<Vec<crate::adjoint::Hoist>>,
+    /// Registers made so far for hoisted adjoints (for unique names).
+    pub hoist_count: std::cell::Cell<usize>,
 }
 
 /// What receives a statement's summed partials at the end of its reverse.
@@ -151,6 +155,8 @@ impl<'a> Emitter<'a> {
             leaves: Default::default(),
             root: None,
             in_fused: false,
+            hoist: Default::default(),
+            hoist_count: Default::default(),
         }
     }
 
