@@ -394,3 +394,37 @@ fn elements_invariant_in_an_inner_loop() {
         }
     }
 }
+
+#[gradient]
+fn behind(x: &[f64]) -> f64 {
+    let mut s = x[0] * x[0];
+    for i in 2..x.len() {
+        s += x[i] * x[i - 1] - (x[i - 2] - x[i]).powi(2) + x[i - 1].sin();
+    }
+    s
+}
+
+#[gradient]
+fn behind_and_ahead(x: &[f64], lo: usize) -> f64 {
+    let mut s = 0.0;
+    for i in lo..x.len() - 1 {
+        if i >= 1 {
+            s += x[i - 1] * x[i + 1];
+        }
+        s += x[i].cos();
+    }
+    s
+}
+
+#[test]
+fn loads_behind_the_index_are_carried() {
+    for n in [2, 3, 4, 9] {
+        check_slice_fn!(behind, behind_grad, data(n, 21));
+    }
+    let x = data(6, 22);
+    for lo in [0, 1, 4, 5, 9] {
+        let mut g = vec![f64::NAN; x.len()];
+        behind_and_ahead_grad(&x, &mut g, lo);
+        assert_fd(|x| behind_and_ahead(x, lo), &x, &g);
+    }
+}

@@ -71,7 +71,7 @@ pub enum Leaf {
     /// The adjoint of a float variable.
     Var(VarId),
     /// The register accumulating the adjoint of `buf[i + k]` in a fused loop ([`Shift`]).
-    Acc(VarId, usize),
+    Acc(VarId, isize),
 }
 
 /// Adjoints of loads `buf[i + k]` of memory a fused loop only reads (`i` its index, `k` a small
@@ -85,15 +85,15 @@ pub enum Leaf {
 pub struct Shift {
     pub index: VarId,
     pub read_only: std::collections::BTreeSet<VarId>,
-    /// Largest offset used, by buffer.
-    pub used: std::collections::BTreeMap<VarId, usize>,
+    /// Smallest and largest offsets used, by buffer.
+    pub used: std::collections::BTreeMap<VarId, (isize, isize)>,
     /// Accumulators some contribution has reached in the reverse emitted so far: until then a
     /// contribution at the body's top level assigns instead of adding to zero.
-    pub assigned: std::collections::BTreeSet<(VarId, usize)>,
+    pub assigned: std::collections::BTreeSet<(VarId, isize)>,
 }
 
 /// The most elements carried from one iteration to the next, per buffer.
-const MAX_SHIFT: usize = 4;
+const MAX_SHIFT: isize = 4;
 
 impl<'a> Emitter<'a> {
     pub fn new(f: &'a Func, facts: &'a Facts) -> Self {
@@ -576,40 +576,58 @@ impl<'a> Emitter<'a> {
         let t = &self.t;
         let hi = self.ident(range.end);
         let (mut carries, mut accs, mut stores, mut flush) = (vec![], vec![], vec![], vec![]);
-        for (&b, &k_max) in &shift.used {
+        for (&b, &(lo, hi_k)) in &shift.used {
             let bar = self.bar(b);
-            let acc = |k: usize| format_ident!("__acc{}x{}", b, k, span = Span::mixed_site());
-            let carry = |k: usize| format_ident!("__carry{}x{}", b, k, span = Span::mixed_site());
-            for k in 0..=k_max {
-                let a = acc(k);
+            let carry = |j: isize| {
+                format_ident!(
+                    "__carry{}x{}",
+                    b,
+                    j.unsigned_abs(),
+                    span = Span::mixed_site()
+                )
+            };
+            for k in lo..=hi_k {
+                let a = Emitter::acc_ident(b, k);
                 accs.push(quote!(let mut #a: #t = 0.0;));
             }
-            let (a0, c0) = (acc(0), carry(0));
-            // `get_mut`: the iteration may not have read `buf[i]` (a load under a branch).
-            if k_max == 0 {
-                stores.push(quote! {
-                    if let ::core::option::Option::Some(__e) = #bar.get_mut(#i) { *__e += #a0; }
-                });
-                continue;
-            }
+            // Element `i + lo` is final after this iteration; carry j holds element
+            // `i + lo + 1 + j` for the next one. `get_mut` and checked arithmetic: the iteration
+            // may not have read the element (a load under a branch), and then nothing is added.
+            let elem = |base: &Ident, off: isize| {
+                let m = off.unsigned_abs();
+                if off < 0 {
+                    quote!(#base.checked_sub(#m))
+                } else {
+                    quote!(#base.checked_add(#m))
+                }
+            };
+            let a_lo = Emitter::acc_ident(b, lo);
+            let here = elem(&i, lo);
+            let first = if hi_k > lo {
+                let c0 = carry(0);
+                quote!(#c0 + #a_lo)
+            } else {
+                quote!(#a_lo)
+            };
             stores.push(quote! {
-                if let ::core::option::Option::Some(__e) = #bar.get_mut(#i) { *__e += #c0 + #a0; }
+                if let ::core::option::Option::Some(__e) = #here.and_then(|__j| #bar.get_mut(__j)) {
+                    *__e += #first;
+                }
             });
-            for k in 0..k_max {
-                let (c, a_next) = (carry(k), acc(k + 1));
+            for j in 0..(hi_k - lo) {
+                let (c, a_next) = (carry(j), Emitter::acc_ident(b, lo + 1 + j));
                 carries.push(quote!(let mut #c: #t = 0.0;));
-                if k + 1 < k_max {
-                    let c_next = carry(k + 1);
+                if j + 1 < hi_k - lo {
+                    let c_next = carry(j + 1);
                     stores.push(quote!(#c = #c_next + #a_next;));
                 } else {
                     stores.push(quote!(#c = #a_next;));
                 }
-                // After the last iteration `i = hi - 1`, carry k holds element `hi + k`, which
-                // that iteration read (a loop that never ran carries zeros).
+                // After the last iteration `i = hi - 1`, carry j holds element `hi + lo + j`,
+                // which that iteration read (a loop that never ran carries zeros).
+                let at = elem(&hi, lo + j);
                 flush.push(quote! {
-                    if let ::core::option::Option::Some(__e) =
-                        #hi.checked_add(#k).and_then(|__j| #bar.get_mut(__j))
-                    {
+                    if let ::core::option::Option::Some(__e) = #at.and_then(|__j| #bar.get_mut(__j)) {
                         *__e += #c;
                     }
                 });
@@ -625,9 +643,9 @@ impl<'a> Emitter<'a> {
         }
     }
 
-    /// Where a load's adjoint goes inside a fused loop: the accumulator of `buf[i + k]`, if
-    /// `buf` is read-only memory and the index is the loop's `i` plus a small constant.
-    pub fn shifted(&self, buf: VarId, index: &Code) -> Option<(VarId, usize)> {
+    /// Where a load's adjoint goes inside a fused loop: the accumulator of `buf[i ± k]`, if
+    /// `buf` is read-only memory and the index is the loop's `i` plus or minus a small constant.
+    pub fn shifted(&self, buf: VarId, index: &Code) -> Option<(VarId, isize)> {
         let cell = self.shift.as_ref()?;
         let mut shift = cell.borrow_mut();
         if !shift.read_only.contains(&buf) || index.reads != [shift.index] {
@@ -641,29 +659,45 @@ impl<'a> Emitter<'a> {
                 let s = l.to_string();
                 s.trim_end_matches("usize")
                     .replace('_', "")
-                    .parse::<usize>()
+                    .parse::<isize>()
                     .ok()
             }
             _ => None,
         };
-        let plus = |t: &proc_macro2::TokenTree| matches!(t, proc_macro2::TokenTree::Punct(p) if p.as_char() == '+');
+        let punct = |t: &proc_macro2::TokenTree, c: char| matches!(t, proc_macro2::TokenTree::Punct(p) if p.as_char() == c);
         let k = match toks.as_slice() {
             [a] if is_i(a) => 0,
-            [a, p, b] if is_i(a) && plus(p) => lit(b)?,
-            [a, p, b] if is_i(b) && plus(p) => lit(a)?,
+            [a, p, b] if is_i(a) && punct(p, '+') => lit(b)?,
+            [a, p, b] if is_i(b) && punct(p, '+') => lit(a)?,
+            [a, p, b] if is_i(a) && punct(p, '-') => -lit(b)?,
             _ => return None,
         };
-        if k > MAX_SHIFT {
+        let (lo, hi) = shift.used.get(&buf).copied().unwrap_or((k, k));
+        let (lo, hi) = (lo.min(k), hi.max(k));
+        if hi - lo > MAX_SHIFT {
             return None;
         }
-        let e = shift.used.entry(buf).or_insert(0);
-        *e = (*e).max(k);
+        shift.used.insert(buf, (lo, hi));
         Some((buf, k))
     }
 
     /// The register of [`Leaf::Acc`].
-    pub fn acc_ident(buf: VarId, k: usize) -> Ident {
-        format_ident!("__acc{}x{}", buf, k, span = Span::mixed_site())
+    pub fn acc_ident(buf: VarId, k: isize) -> Ident {
+        if k < 0 {
+            format_ident!(
+                "__acc{}m{}",
+                buf,
+                k.unsigned_abs(),
+                span = Span::mixed_site()
+            )
+        } else {
+            format_ident!(
+                "__acc{}x{}",
+                buf,
+                k.unsigned_abs(),
+                span = Span::mixed_site()
+            )
+        }
     }
 
     /// Tapes pushed once per iteration by the loop body's own statements are sized once, before
