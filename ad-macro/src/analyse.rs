@@ -674,22 +674,27 @@ fn def_counts(s: &Stmt, counts: &mut [usize]) {
 
 /// Every variable read anywhere inside `s`.
 pub fn deep_reads(s: &Stmt, out: &mut Vec<VarId>) {
-    s.walk(&mut |s| {
-        out.extend(stmt_reads(s));
-        match s {
-            Stmt::If { flag, .. } => out.push(*flag),
-            Stmt::For { range, .. } => {
-                out.push(range.start);
-                out.push(range.end);
-                out.extend(range.adapters.iter().filter_map(|a| match a {
-                    Adapter::StepBy(v) => Some(*v),
-                    Adapter::Rev => None,
-                }));
-            }
-            Stmt::Plain(c) => out.extend(&c.reads),
-            _ => {}
+    s.walk(&mut |s| out.extend(shallow_reads(s)));
+}
+
+/// Variables the statement itself reads (not its nested statements): its computation, a
+/// branch's flag, a loop's bounds and step.
+pub fn shallow_reads(s: &Stmt) -> Vec<VarId> {
+    let mut out = stmt_reads(s);
+    match s {
+        Stmt::If { flag, .. } => out.push(*flag),
+        Stmt::For { range, .. } => {
+            out.push(range.start);
+            out.push(range.end);
+            out.extend(range.adapters.iter().filter_map(|a| match a {
+                Adapter::StepBy(v) => Some(*v),
+                Adapter::Rev => None,
+            }));
         }
-    });
+        Stmt::Plain(c) => out.extend(&c.reads),
+        _ => {}
+    }
+    out
 }
 
 /// Whether re-running `s` would repeat something other than computing values.

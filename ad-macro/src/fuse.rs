@@ -30,7 +30,7 @@ use std::collections::{BTreeSet, HashMap};
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use crate::analyse::{deep_reads, operand_reads, stmt_reads, writes};
+use crate::analyse::{deep_reads, operand_reads, shallow_reads, stmt_reads, writes};
 use crate::emit::var_ident;
 use crate::intrinsics::Op;
 use crate::ir::*;
@@ -381,25 +381,6 @@ fn accumulates(s: &Stmt, v: VarId) -> bool {
         (Op::Sub, [a, b]) => is_v(a) && free(b),
         _ => false,
     }
-}
-
-/// Variables the statement itself reads (not its nested statements).
-fn shallow_reads(s: &Stmt) -> Vec<VarId> {
-    let mut out = stmt_reads(s);
-    match s {
-        Stmt::If { flag, .. } => out.push(*flag),
-        Stmt::For { range, .. } => {
-            out.push(range.start);
-            out.push(range.end);
-            out.extend(range.adapters.iter().filter_map(|a| match a {
-                Adapter::StepBy(v) => Some(*v),
-                Adapter::Rev => None,
-            }));
-        }
-        Stmt::Plain(c) => out.extend(&c.reads),
-        _ => {}
-    }
-    out
 }
 
 /// Variables the statement itself writes (not its nested statements).
