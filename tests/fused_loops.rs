@@ -428,3 +428,35 @@ fn loads_behind_the_index_are_carried() {
         assert_fd(|x| behind_and_ahead(x, lo), &x, &g);
     }
 }
+
+/// A fill whose reverse reads `tanh` back from the buffer saves nothing of its own (iteration `j`
+/// does not overwrite `h[j]` of another); an update that reads the element it writes, and reads
+/// its result back too, still saves.
+#[gradient(wrt(w))]
+fn read_back_fills(w: &[f64], xs: &[f64]) -> f64 {
+    let m = w.len();
+    let mut h = vec![0.0; m];
+    let mut s = 0.0;
+    for k in 0..xs.len() {
+        for j in 0..m {
+            h[j] = w[j] * xs[k] + 0.25;
+        }
+        for j in 0..m {
+            h[j] = (h[j] * 0.5 + w[j]).exp();
+        }
+        for j in 0..m {
+            s += h[j] * xs[k];
+        }
+    }
+    s
+}
+
+#[test]
+fn fills_read_back() {
+    let w = data(4, 31);
+    let xs = data(3, 32);
+    let mut g = vec![0.0; w.len()];
+    let (v, _) = read_back_fills_grad(&w, &mut g, &xs);
+    assert_eq!(v, read_back_fills(&w, &xs));
+    assert_fd(|w| read_back_fills(w, &xs), &w, &g);
+}

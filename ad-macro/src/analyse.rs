@@ -771,6 +771,43 @@ pub fn reused_root(facts: &Facts, s: &Stmt) -> Option<VarId> {
     needs.last().copied()?.then_some(*v)
 }
 
+/// Buffers that loop `index in .. { body }` fills, `b[index] = ...` once and nothing else
+/// touching `b`, with the result read back by the reverse (`reused_root`).
+fn own_read_backs(facts: &Facts, index: VarId, body: &Block) -> Vec<VarId> {
+    let mut out = Vec::new();
+    for s in &body.stmts {
+        let Stmt::Assign {
+            place: Place::Elem { buf, index: i },
+            ..
+        } = s
+        else {
+            continue;
+        };
+        if !crate::fuse::is_index(i, index)
+            || reused_root(facts, s).is_none()
+            || stmt_reads(s).contains(buf)
+        {
+            continue;
+        }
+        let mut touches = 0;
+        for t in &body.stmts {
+            t.walk(&mut |u| {
+                let mut w = BTreeSet::new();
+                if let Stmt::Assign { .. } | Stmt::Set { .. } | Stmt::BufDecl { .. } = u {
+                    writes(u, &mut w);
+                }
+                if shallow_reads(u).contains(buf) || w.contains(buf) {
+                    touches += 1;
+                }
+            });
+        }
+        if touches == 1 && !out.contains(buf) {
+            out.push(*buf);
+        }
+    }
+    out
+}
+
 /// The variable (or buffer) an assignment writes.
 fn target(place: &Place) -> VarId {
     match place {
@@ -981,8 +1018,13 @@ impl Tbr<'_> {
                 ..
             } => {
                 let gen = self.gen((false, *id), None, body, Some(*index));
+                // A fill whose reverse reads its results back (`h[j] = z.tanh()`): iteration j
+                // needs `h[j]`, which later iterations do not write (`j` changes every
+                // iteration), so what the loop makes pending for its own sake does not make
+                // its later iterations save; after the loop the whole buffer is pending.
+                let own = own_read_backs(self.facts, *index, body);
                 // The head of the loop: entered from before, or from the end of any iteration.
-                pending.extend(gen);
+                pending.extend(gen.into_iter().filter(|v| !own.contains(v)));
                 if mark {
                     let mut p = pending.clone();
                     p.remove(index);
@@ -991,6 +1033,7 @@ impl Tbr<'_> {
                 if let Some(e) = exit {
                     self.def(e.site, e.trips, true, pending, mark);
                 }
+                pending.extend(own);
                 pending.extend(rev_reads(f, self.facts, s));
             }
             Stmt::While {

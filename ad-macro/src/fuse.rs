@@ -568,7 +568,7 @@ fn fill_range(
 }
 
 /// Whether index code is exactly the variable `k`.
-fn is_index(i: &Code, k: VarId) -> bool {
+pub fn is_index(i: &Code, k: VarId) -> bool {
     i.reads == [k] && i.tokens.clone().into_iter().count() == 1
 }
 
