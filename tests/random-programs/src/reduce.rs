@@ -663,7 +663,10 @@ fn valid_stmt(s: &Stmt, env: &mut Env) -> bool {
             true
         }
         Stmt::IncIdx { name } => env.ints.contains(name),
-        Stmt::LetBuf { name, .. } => {
+        Stmt::LetBuf { name, vec, .. } => {
+            if vec.as_ref().is_some_and(|n| !valid_iexpr(n, env)) {
+                return false;
+            }
             env.arrs.push((name.clone(), true));
             true
         }
@@ -760,6 +763,19 @@ mod tests {
             for v in vs.iter().take(20) {
                 assert!(size(v) <= size(&p) + 1);
             }
+        }
+    }
+
+    #[test]
+    fn programs_with_fused_loops_are_valid() {
+        let f = Features::preset("all").unwrap();
+        for i in 0..300 {
+            let p = generate::program(11, i, &f);
+            assert!(
+                valid(&p),
+                "program {i} is not valid:\n{}",
+                crate::generator::emit::source(&p)
+            );
         }
     }
 

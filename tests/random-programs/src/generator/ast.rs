@@ -257,10 +257,16 @@ pub enum Stmt {
     },
     /// `let mut name: [f64; len] = [0.0; len];`, or `let mut name = [0.0f64; len];` (a bare
     /// `[0.0; len]` has elements of type `{float}`, without methods, until it is assigned).
+    /// With `vec`, a `Vec` of that many zeros, `vec![0.0; n]` with `n` printed as `vec` (a
+    /// literal or a `.len()`, whose value is `len`).
     LetBuf {
         name: String,
         len: usize,
         annotate: bool,
+        /// No annotation and no suffix: `[0.0; 4]`, `vec![0.0; n]`. Only where the first use
+        /// of the buffer assigns an `f64` to it (which fixes the element type).
+        bare: bool,
+        vec: Option<IExpr>,
     },
     Assign {
         place: Place,
@@ -491,19 +497,41 @@ impl Printer {
                 name,
                 len,
                 annotate,
+                bare,
+                vec,
             } => {
-                let (ty, zero) = match self.mode {
-                    Mode::Plain if *annotate => (format!(": [f64; {len}]"), "0.0".to_string()),
-                    Mode::Plain => (String::new(), "0.0f64".to_string()),
-                    Mode::Dual => (format!(": [Dual<N>; {len}]"), self.lit(0.0)),
+                let (ty, zero) = match (self.mode, vec) {
+                    (Mode::Plain, _) if *bare => (String::new(), "0.0".to_string()),
+                    (Mode::Plain, None) if *annotate => {
+                        (format!(": [f64; {len}]"), "0.0".to_string())
+                    }
+                    (Mode::Plain, Some(_)) if *annotate => (": Vec<f64>".into(), "0.0".into()),
+                    (Mode::Plain, _) => (String::new(), "0.0f64".to_string()),
+                    (Mode::Dual, None) => (format!(": [Dual<N>; {len}]"), self.lit(0.0)),
+                    (Mode::Dual, Some(_)) => (": Vec<Dual<N>>".to_string(), self.lit(0.0)),
                 };
-                self.line(&format!("let mut {name}{ty} = [{zero}; {len}];"));
+                match vec {
+                    None => self.line(&format!("let mut {name}{ty} = [{zero}; {len}];")),
+                    Some(n) => {
+                        let n = iexpr(n, 0);
+                        self.line(&format!("let mut {name}{ty} = vec![{zero}; {n}];"));
+                    }
+                }
             }
             Stmt::Assign { place, op, value } => {
                 let p = match place {
                     Place::Var(n) => n.clone(),
                     Place::Elem(a, i) => format!("{a}[{}]", iexpr(i, 0)),
                 };
+                if let (Mode::Dual, Place::Elem(..), AssignOp::Compound(b)) = (self.mode, place, op)
+                {
+                    // `h[r] -= h[j] * e` on a `Vec<Dual<N>>` borrows `h` mutably (through
+                    // `IndexMut`) while `h[j]` reads it: the oracle writes out the operation
+                    // (the same value, the right side having no effects).
+                    let e = self.expr(value, b.prec() + 1);
+                    self.line(&format!("{p} = {p} {} {e};", b.text()));
+                    return;
+                }
                 let o = match op {
                     AssignOp::Set => "=".to_string(),
                     AssignOp::Compound(b) => format!("{}=", b.text()),
@@ -542,11 +570,8 @@ impl Printer {
                 rev,
                 body,
             } => {
-                let range = format!(
-                    "{}..{}",
-                    iexpr(start, PREC_ADD + 1),
-                    iexpr(end, PREC_ADD + 1)
-                );
+                // `(j + 1)..n`, but `0..s.len() - 2` (a range binds more loosely than `-`).
+                let range = format!("{}..{}", iexpr(start, PREC_ADD + 1), iexpr(end, PREC_ADD));
                 let range = if *rev {
                     format!("({range}).rev()")
                 } else {

@@ -27,6 +27,9 @@ pub fn program(seed: u64, index: u64, features: &Features) -> Program {
         returns_ok: false,
         in_if_expr: false,
         pure: false,
+        fused_index: None,
+        no_calls: false,
+        no_if_expr: false,
     };
     let mut functions = Vec::new();
     let n_helpers = if features.calls {
@@ -52,6 +55,9 @@ struct FVar {
     uses: u32,
     /// The loop depth at its declaration: assigning it from deeper is loop-carried state.
     loop_depth: usize,
+    /// Out of reach of random reads and writes (the accumulators of a fused loop, and values
+    /// private to its iterations): only the code that made it hidden uses it.
+    hidden: bool,
 }
 
 /// An integer variable in scope with the range of values it takes (inclusive).
@@ -70,6 +76,10 @@ struct Arr {
     mutable: bool,
     /// How often an element has been read.
     uses: u32,
+    /// Out of reach of random reads and writes (see [`FVar::hidden`]).
+    hidden: bool,
+    /// A `Vec`: `v[v.len() - 1] = e` does not compile (`IndexMut` borrows `v` first).
+    is_vec: bool,
 }
 
 #[derive(Default, Debug)]
@@ -97,7 +107,17 @@ struct Gen {
     /// `t += if c { t += 1.0; t } else { .. }` an `f64` evaluates the right side first, a type
     /// with `AddAssign` the left place first: the oracle would differ from the program.)
     pure: bool,
+    /// Inside the body of a fused loop (see [`Gen::fused_loop`]): its index, whose loads
+    /// `a[i]`, `a[i + 1]`, `a[i + 2]` are preferred.
+    fused_index: Option<String>,
+    /// No calls of other generated functions (they keep a loop from being fused).
+    no_calls: bool,
+    /// No `if` expressions (`#[gradient]` does not fuse a loop with one).
+    no_if_expr: bool,
 }
+
+/// Names of the accumulators of fused loops.
+const ACC_NAMES: [&str; 6] = ["sum", "total", "acc", "loss", "sq", "energy"];
 
 /// Names the macro might pick for its own locals: a user using them must not break it.
 const HYGIENE_NAMES: [&str; 12] = [
@@ -106,6 +126,9 @@ const HYGIENE_NAMES: [&str; 12] = [
 ];
 
 const FLOAT_NAMES: [&str; 10] = ["a", "b", "u", "v", "w", "p", "q", "r", "t", "acc"];
+
+/// The share of entry functions built around fused loops when the feature is on.
+const FUSED_SHARE: f64 = 0.4;
 
 /// Literals that read well and keep values of moderate size.
 const LITERALS: [f64; 14] = [
@@ -136,10 +159,32 @@ impl Gen {
             mutable,
             uses: 0,
             loop_depth,
+            hidden: false,
         });
     }
 
-    /// The visible float variables: the innermost declaration of each name.
+    /// Declares a float that random code does not see (see [`FVar::hidden`]).
+    fn declare_hidden(&mut self, name: &str, mutable: bool) {
+        self.declare_float(name, mutable);
+        self.set_hidden(name, false, true);
+    }
+
+    /// Hides the innermost float (or array) `name` from random code, or shows it again.
+    fn set_hidden(&mut self, name: &str, array: bool, hidden: bool) {
+        for s in self.scopes.iter_mut().rev() {
+            if array {
+                if let Some(a) = s.arrs.iter_mut().rev().find(|a| a.name == name) {
+                    a.hidden = hidden;
+                    return;
+                }
+            } else if let Some(v) = s.floats.iter_mut().rev().find(|v| v.name == name) {
+                v.hidden = hidden;
+                return;
+            }
+        }
+    }
+
+    /// The visible float variables: the innermost declaration of each name, unless hidden.
     fn floats(&self) -> Vec<FVar> {
         let mut seen: Vec<FVar> = Vec::new();
         for s in self.scopes.iter().rev() {
@@ -149,6 +194,7 @@ impl Gen {
                 }
             }
         }
+        seen.retain(|v| !v.hidden);
         seen
     }
 
@@ -200,9 +246,9 @@ impl Gen {
                 .floats
                 .iter()
                 .rev()
-                .find(|v| v.uses == 0)
+                .find(|v| v.uses == 0 && !v.hidden)
                 .map(|v| v.name.clone());
-            let unread_arr = self.top().arrs.iter().any(|a| a.uses == 0);
+            let unread_arr = self.top().arrs.iter().any(|a| a.uses == 0 && !a.hidden);
             let extra = if let Some(v) = unread_float {
                 self.read_named(&v);
                 FExpr::Var(v)
@@ -211,7 +257,7 @@ impl Gen {
                     .top()
                     .arrs
                     .iter()
-                    .find(|a| a.uses == 0)
+                    .find(|a| a.uses == 0 && !a.hidden)
                     .cloned()
                     .expect("an unread array");
                 if let Some(a) = self.top().arrs.iter_mut().find(|a| a.name == name.name) {
@@ -255,6 +301,7 @@ impl Gen {
                 }
             }
         }
+        seen.retain(|a| !a.hidden);
         seen
     }
 
@@ -308,6 +355,9 @@ impl Gen {
 
     fn function(&mut self, name: &str, entry: bool) -> Function {
         self.push();
+        // An entry built around fused loops (drawn only with the feature on, so that the other
+        // levels keep their programs).
+        let fused = entry && self.feat.fused_loops && self.rng.chance(FUSED_SHARE);
         let mut params = Vec::new();
         let n_scalars = if entry {
             self.rng.range(1, 4)
@@ -322,7 +372,7 @@ impl Gen {
         for n in names.iter().take(n_scalars) {
             params.push(Param::Scalar(n.to_string()));
         }
-        if entry && self.feat.slices && self.rng.chance(0.7) {
+        if entry && self.feat.slices && (fused || self.rng.chance(0.7)) {
             let len = self.rng.range(2, 5);
             let at = self.rng.below(params.len() + 1);
             params.insert(at, Param::Slice("s".to_string(), len));
@@ -340,6 +390,8 @@ impl Gen {
                         len: *len,
                         mutable: false,
                         uses: 0,
+                        hidden: false,
+                        is_vec: false,
                     };
                     self.top().arrs.push(arr);
                 }
@@ -366,7 +418,11 @@ impl Gen {
         } else {
             self.rng.range(1, 3)
         };
-        let body = self.block(n_stmts, true);
+        let body = if fused {
+            self.fused_body()
+        } else {
+            self.block(n_stmts, true)
+        };
         self.pop();
         Function {
             name: name.to_string(),
@@ -415,7 +471,7 @@ impl Gen {
                 (false, true) => 45,
             }, // 2 assignment
             if branches { 10 } else { 0 },                // 3 if statement
-            if branches { 6 } else { 0 },                 // 4 let with if expression
+            if branches && !self.no_if_expr { 6 } else { 0 }, // 4 let with if expression
             if self.returns_ok && self.feat.branches && self.nesting < 3 {
                 5
             } else {
@@ -456,7 +512,10 @@ impl Gen {
             8 => self.buffer(),
             _ => {
                 let a = self.rng.pick(&bufs).clone();
-                let idx = self.index(&a);
+                let mut idx = self.index(&a);
+                if a.is_vec {
+                    idx = len_as_literal(idx, &a.name, a.len);
+                }
                 vec![self.assign(Place::Elem(a.name, idx))]
             }
         }
@@ -716,12 +775,16 @@ impl Gen {
             name: name.clone(),
             len,
             annotate: self.rng.chance(0.5),
+            bare: false,
+            vec: None,
         }];
         let arr = Arr {
             name: name.clone(),
             len,
             mutable: true,
             uses: 0,
+            hidden: false,
+            is_vec: false,
         };
         if self.feat.loops && self.loop_depth < 2 && self.rng.chance(0.6) {
             let i = self.fresh_int_name();
@@ -764,6 +827,898 @@ impl Gen {
         }
         self.top().arrs.push(arr);
         out
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Fused loops.
+    // ---------------------------------------------------------------------------------------
+
+    /// `i + k` (sometimes `k + i`), or `i` for `k = 0`.
+    fn plus(&mut self, i: &str, k: usize) -> IExpr {
+        let var = Box::new(IExpr::Var(i.to_string()));
+        match k {
+            0 => *var,
+            _ if self.rng.chance(0.15) => IExpr::Add(Box::new(IExpr::Lit(k)), var),
+            _ => IExpr::Add(var, Box::new(IExpr::Lit(k))),
+        }
+    }
+
+    /// The body of an entry function built around top-level loops whose iterations meet only
+    /// through sums ([`Gen::fused_loop`]), ending in a value that uses the sums linearly, or
+    /// (a near miss) not.
+    fn fused_body(&mut self) -> Block {
+        self.push();
+        let mut stmts = Vec::new();
+        for _ in 0..self.rng.range(0, 2) {
+            stmts.extend(self.stmt());
+        }
+        let mut accs = Vec::new();
+        let n_loops = if self.rng.chance(0.25) { 2 } else { 1 };
+        for k in 0..n_loops {
+            stmts.extend(self.fused_loop(&mut accs));
+            if k + 1 < n_loops && self.rng.chance(0.4) {
+                stmts.extend(self.stmt());
+            }
+        }
+        if self.rng.chance(0.3) {
+            stmts.extend(self.stmt());
+        }
+        let tail = self.fused_tail(&accs, &mut stmts);
+        self.pop();
+        Block {
+            stmts,
+            tail: Some(tail),
+        }
+    }
+
+    /// A top-level `for` loop of the kind `#[gradient]` fuses (each iteration's reverse right
+    /// after its forward), with what it needs declared before it:
+    ///
+    /// * accumulators (`let mut sum = 0.0;`), updated in the loop only by `sum += t`,
+    ///   `sum -= t`, `sum = sum + t`, `sum = t + sum`, `sum = sum - t`, also in branches and
+    ///   inner loops;
+    /// * values private to an iteration: `let`s in the body, a scalar declared before the loop
+    ///   and assigned first in each iteration, `let mut z = ..; for j in .. { z += .. }`, a
+    ///   buffer declared before the loop (`vec![0.0; n]`, `[0.0; n]`) that each iteration
+    ///   fills with `for j in 0..n { h[j] = .. }` and then reads or updates in place;
+    /// * loads of slices and read-only buffers at `x[i]`, `x[i + 1]`, `x[i + 2]`, over
+    ///   `0..x.len() - 2` and the like.
+    ///
+    /// Near misses, which must not be fused but must still be right, are mixed in: a buffer
+    /// read before it is filled (loop-carried), a value the loop reads assigned again after
+    /// it, a private scalar whose value from before the loop an earlier statement's derivative
+    /// needs, loads under `if i < x.len()` in a range longer than `x`, `.rev()`, zero trips,
+    /// a sum that reads itself, a random statement in the body (a call, a `while`, a write to
+    /// outer state).
+    fn fused_loop(&mut self, accs: &mut Vec<String>) -> Vec<Stmt> {
+        let mut out = Vec::new();
+        // Accumulators, hidden from random code: only their updates and the tail use them.
+        let mut mine: Vec<String> = Vec::new();
+        // An accumulator of an earlier loop (whose exit adjoint is then unknown: not fused).
+        if !accs.is_empty() && self.rng.chance(0.25) {
+            mine.push(self.rng.pick(accs).clone());
+        }
+        let n_new = if mine.is_empty() {
+            self.rng.range(1, 3)
+        } else {
+            self.rng.range(0, 1)
+        };
+        for _ in 0..n_new {
+            let name = self.fresh_name(&ACC_NAMES);
+            let init = if self.rng.chance(0.6) {
+                FExpr::Lit(*self.rng.pick(&[0.0, 0.0, 1.0]))
+            } else {
+                self.expr(2)
+            };
+            let annotate = is_const(&init) || self.rng.chance(0.2);
+            out.push(Stmt::Let {
+                name: name.clone(),
+                mutable: true,
+                annotate,
+                init,
+            });
+            self.declare_hidden(&name, true);
+            mine.push(name.clone());
+            accs.push(name);
+        }
+        // Near miss: a value the loop reads, assigned again after it.
+        let reassigned = if self.rng.chance(0.08) {
+            let name = self.fresh_float_name();
+            let init = self.operand(2);
+            out.push(Stmt::Let {
+                name: name.clone(),
+                mutable: true,
+                annotate: self.rng.chance(0.2),
+                init,
+            });
+            self.declare_float(&name, true);
+            Some(name)
+        } else {
+            None
+        };
+        // A scalar each iteration assigns before reading it, declared before the loop. Near
+        // miss: its value from before the loop is read by a statement before the loop, whose
+        // derivative needs it (`let mut z = x * x; let y = z.sin(); for .. { z = ..; } .. y`).
+        let outer_private = if self.rng.chance(0.3) {
+            let name = self.fresh_float_name();
+            let init = if self.rng.chance(0.5) {
+                FExpr::Lit(0.0)
+            } else {
+                self.operand(2)
+            };
+            let constant = is_const(&init);
+            out.push(Stmt::Let {
+                name: name.clone(),
+                mutable: true,
+                annotate: constant || self.rng.chance(0.2),
+                init,
+            });
+            self.declare_hidden(&name, true);
+            if !constant && self.rng.chance(0.6) {
+                let u = self.fresh_float_name();
+                let z = || Box::new(FExpr::Var(name.clone()));
+                let init = match self.rng.below(3) {
+                    0 => FExpr::Call1(Fn1::Sin, z()),
+                    1 => FExpr::Bin(BinOp::Mul, z(), z()),
+                    _ => FExpr::Call1(Fn1::Exp, Box::new(FExpr::Call1(Fn1::Cos, z()))),
+                };
+                out.push(Stmt::Let {
+                    name: u.clone(),
+                    mutable: false,
+                    annotate: false,
+                    init,
+                });
+                self.declare_float(&u, false);
+            }
+            Some(name)
+        } else {
+            None
+        };
+        // A buffer declared before the loop, filled by each iteration before it reads it.
+        // Near miss (`carried`): filled before the loop, and each iteration reads an element
+        // before writing it.
+        let mut carried = false;
+        let private_buf = if self.feat.buffers && self.rng.chance(0.45) {
+            let slices: Vec<Arr> = self.arrs().into_iter().filter(|a| !a.mutable).collect();
+            let (len, vec) = if !slices.is_empty() && self.rng.chance(0.3) {
+                let a = self.rng.pick(&slices).clone();
+                (a.len, Some(IExpr::Len(a.name)))
+            } else {
+                let len = self.rng.range(2, 4);
+                (len, self.rng.chance(0.5).then_some(IExpr::Lit(len)))
+            };
+            let name = self.fresh_arr_name();
+            let is_vec = vec.is_some();
+            carried = self.rng.chance(0.12);
+            let annotate = self.rng.chance(0.4);
+            let bare = !annotate && self.rng.chance(0.5);
+            out.push(Stmt::LetBuf {
+                name: name.clone(),
+                len,
+                annotate,
+                bare,
+                vec: vec.clone(),
+            });
+            if carried {
+                out.push(self.fill(&name, len, IExpr::Len(name.clone())));
+            }
+            self.top().arrs.push(Arr {
+                name: name.clone(),
+                len,
+                mutable: true,
+                uses: 0,
+                hidden: !carried,
+                is_vec,
+            });
+            let size = match vec {
+                Some(IExpr::Len(a)) if self.rng.chance(0.8) => IExpr::Len(a),
+                _ => IExpr::Lit(len),
+            };
+            Some((name, len, size))
+        } else {
+            None
+        };
+        // A buffer filled before the loop and only read in it (at `b[i + k]`, carried).
+        if self.feat.buffers && self.rng.chance(0.2) {
+            out.extend(self.buffer());
+        }
+
+        // The range: over an array (`0..x.len() - k`, so that `x[i + k]` is in bounds), over
+        // constants, or (a near miss) longer than an array whose loads are then guarded.
+        let arrs = self.arrs();
+        let slices: Vec<Arr> = arrs.iter().filter(|a| !a.mutable).cloned().collect();
+        let mut guard: Option<(String, usize)> = None;
+        let mode = self.rng.weighted(&[
+            if arrs.is_empty() { 0 } else { 8 },
+            2,
+            if slices.is_empty() { 0 } else { 2 },
+        ]);
+        let (start, end, hi) = match mode {
+            0 => {
+                let a = self.rng.pick(&arrs).clone();
+                // Mostly `0..x.len() - 1` or `- 2`: loads at `i + 1`, `i + 2` then fit.
+                let k = self.rng.weighted(&[1, 2, 2][..=a.len.min(2)]);
+                let end = match k {
+                    0 => IExpr::Len(a.name),
+                    _ => IExpr::Sub(Box::new(IExpr::Len(a.name)), Box::new(IExpr::Lit(k))),
+                };
+                let start = usize::from(self.rng.chance(0.2));
+                // With no trip at all, any nominal range will do: no load runs.
+                (start, end, (a.len - k).saturating_sub(1).max(start))
+            }
+            1 => {
+                let n = if self.rng.chance(0.05) {
+                    0
+                } else {
+                    self.rng.range(1, 4)
+                };
+                (0, IExpr::Lit(n), n.saturating_sub(1))
+            }
+            _ => {
+                let a = self.rng.pick(&slices).clone();
+                let n = a.len + self.rng.range(1, 2);
+                guard = Some((a.name, a.len));
+                (0, IExpr::Lit(n), n - 1)
+            }
+        };
+        let rev = self.feat.rev_ranges && self.rng.chance(0.15);
+        let var = self.fresh_int_name();
+
+        self.loop_depth += 1;
+        self.nesting += 1;
+        let saved_returns = self.returns_ok;
+        self.returns_ok = saved_returns && self.feat.loop_return && self.rng.chance(0.05);
+        let saved_index = self.fused_index.replace(var.clone());
+        let saved = (self.no_calls, self.no_if_expr);
+        self.no_calls = self.rng.chance(0.9);
+        self.no_if_expr = self.rng.chance(0.9);
+        self.push();
+        self.top().ints.push(IVar {
+            name: var.clone(),
+            lo: start,
+            hi,
+        });
+        let mut body = Vec::new();
+        if let (true, Some((h, len, _))) = (carried, &private_buf) {
+            // let prev = h[c]; h[c] = x[i] * prev;
+            let c = self.rng.below(*len);
+            let prev = self.fresh_float_name();
+            body.push(Stmt::Let {
+                name: prev.clone(),
+                mutable: false,
+                annotate: false,
+                init: FExpr::Index(h.clone(), IExpr::Lit(c)),
+            });
+            let load = self.var_leaf();
+            self.declare_float(&prev, false);
+            self.read_named(&prev);
+            let load = if self.rng.chance(0.5) {
+                self.bounded(load)
+            } else {
+                load
+            };
+            body.push(Stmt::Assign {
+                place: Place::Elem(h.clone(), IExpr::Lit(c)),
+                op: AssignOp::Set,
+                value: FExpr::Bin(BinOp::Mul, Box::new(load), Box::new(FExpr::Var(prev))),
+            });
+        }
+        for _ in 0..self.rng.range(0, 2) {
+            body.push(self.let_stmt(None));
+        }
+        if let Some(p) = &outer_private {
+            let value = self.operand(2);
+            body.push(Stmt::Assign {
+                place: Place::Var(p.clone()),
+                op: AssignOp::Set,
+                value,
+            });
+            self.set_hidden(p, false, false);
+            self.mark_unread(p, false);
+        }
+        if self.rng.chance(0.3) {
+            body.extend(self.inner_private());
+        }
+        if let (false, Some((h, len, size))) = (carried, &private_buf) {
+            // The fill's end: the buffer's size as written (`4`, `s.len()`), or (a near miss:
+            // `h.len()` reads `h`, which the loop writes) its own length.
+            let end = if self.rng.chance(0.15) {
+                IExpr::Len(h.clone())
+            } else {
+                size.clone()
+            };
+            body.push(self.fill(h, *len, end.clone()));
+            self.set_hidden(h, true, false);
+            if self.rng.chance(0.5) {
+                body.push(self.buffer_update(h, *len, &end));
+            }
+        }
+        let n_updates = mine.len() + usize::from(self.rng.chance(0.3));
+        for k in 0..n_updates {
+            let acc = match mine.get(k) {
+                Some(a) => a.clone(),
+                None => self.rng.pick(&mine).clone(),
+            };
+            let update = match (&guard, k) {
+                (Some((a, len)), 0) => self.guarded_update(&acc, a, *len, &var),
+                _ => self.acc_update(&acc, &mine),
+            };
+            body.push(update);
+        }
+        if let Some(c) = &reassigned {
+            let acc = self.rng.pick(&mine).clone();
+            let load = self.var_leaf();
+            self.read_named(c);
+            body.push(Stmt::Assign {
+                place: Place::Var(acc),
+                op: AssignOp::Compound(BinOp::Add),
+                value: FExpr::Bin(BinOp::Mul, Box::new(FExpr::Var(c.clone())), Box::new(load)),
+            });
+        }
+        if self.rng.chance(0.1) {
+            body.extend(self.stmt());
+        }
+        self.pop();
+        (self.no_calls, self.no_if_expr) = saved;
+        self.fused_index = saved_index;
+        self.returns_ok = saved_returns;
+        self.nesting -= 1;
+        self.loop_depth -= 1;
+        out.push(Stmt::For {
+            var,
+            start: IExpr::Lit(start),
+            end,
+            rev,
+            body: Block {
+                stmts: body,
+                tail: None,
+            },
+        });
+        // Private values stay out of reach after the loop (mostly: reading one is a near miss).
+        if let Some(p) = &outer_private {
+            if self.rng.chance(0.9) {
+                self.set_hidden(p, false, true);
+            }
+        }
+        if let (false, Some((h, _, _))) = (carried, &private_buf) {
+            if self.rng.chance(0.9) {
+                self.set_hidden(h, true, true);
+            }
+        }
+        if let Some(c) = reassigned {
+            let cur = Box::new(FExpr::Var(c.clone()));
+            let value = match self.rng.below(3) {
+                0 => FExpr::Call1(Fn1::Sin, cur),
+                1 => FExpr::Bin(BinOp::Add, cur, Box::new(self.operand(1))),
+                _ => FExpr::Bin(BinOp::Mul, cur, Box::new(FExpr::Lit(0.5))),
+            };
+            out.push(Stmt::Assign {
+                place: Place::Var(c.clone()),
+                op: AssignOp::Set,
+                value,
+            });
+            self.mark_unread(&c, false);
+        }
+        out
+    }
+
+    /// A new name from `names`, or a numbered one.
+    fn fresh_name(&mut self, names: &[&str]) -> String {
+        let n = self.rng.pick(names).to_string();
+        if !self.name_in_use(&n) {
+            return n;
+        }
+        self.fresh_float_name()
+    }
+
+    /// `for j in 0..end { name[j] = e; }`: `e` does not read `name` (hidden or not yet
+    /// declared), and is not a constant (whose `{float}` would leave a bare buffer untyped).
+    fn fill(&mut self, name: &str, len: usize, end: IExpr) -> Stmt {
+        let j = self.fresh_int_name();
+        self.loop_depth += 1;
+        self.push();
+        self.top().ints.push(IVar {
+            name: j.clone(),
+            lo: 0,
+            hi: len - 1,
+        });
+        let value = self.operand(2);
+        self.pop();
+        self.loop_depth -= 1;
+        Stmt::For {
+            var: j.clone(),
+            start: IExpr::Lit(0),
+            end,
+            rev: false,
+            body: Block {
+                stmts: vec![Stmt::Assign {
+                    place: Place::Elem(name.to_string(), IExpr::Var(j)),
+                    op: AssignOp::Set,
+                    value,
+                }],
+                tail: None,
+            },
+        }
+    }
+
+    /// An in-place update of a filled buffer at the indices of a loop with the fill's end:
+    /// `for j in 0..n { for r in (j + 1)..n { h[r] -= h[j] * e; } }` (an elimination step) or
+    /// `for r in 0..n { h[r] = h[r] * e; }`. Near miss: the end spelt otherwise (`h.len()`
+    /// or `4` for `s.len()`), which the macro cannot match with the fill's.
+    fn buffer_update(&mut self, h: &str, len: usize, end: &IExpr) -> Stmt {
+        let end = if self.rng.chance(0.15) {
+            match end {
+                IExpr::Len(a) if a == h => IExpr::Lit(len),
+                _ => IExpr::Len(h.to_string()),
+            }
+        } else {
+            end.clone()
+        };
+        self.loop_depth += 1;
+        self.nesting += 1;
+        self.push();
+        let j = self.fresh_int_name();
+        self.top().ints.push(IVar {
+            name: j.clone(),
+            lo: 0,
+            hi: len - 1,
+        });
+        let stmt = if self.rng.chance(0.5) {
+            let r = self.fresh_int_name();
+            self.loop_depth += 1;
+            self.push();
+            self.top().ints.push(IVar {
+                name: r.clone(),
+                lo: 1,
+                hi: len - 1,
+            });
+            let e = self.operand(1);
+            let e = self.bounded(e);
+            let value = FExpr::Bin(
+                BinOp::Mul,
+                Box::new(FExpr::Bin(
+                    BinOp::Mul,
+                    Box::new(FExpr::Lit(0.5)),
+                    Box::new(FExpr::Index(h.to_string(), IExpr::Var(j.clone()))),
+                )),
+                Box::new(e),
+            );
+            self.pop();
+            self.loop_depth -= 1;
+            let inner = Stmt::For {
+                var: r.clone(),
+                start: IExpr::Add(Box::new(IExpr::Var(j.clone())), Box::new(IExpr::Lit(1))),
+                end: end.clone(),
+                rev: false,
+                body: Block {
+                    stmts: vec![Stmt::Assign {
+                        place: Place::Elem(h.to_string(), IExpr::Var(r)),
+                        op: AssignOp::Compound(BinOp::Sub),
+                        value,
+                    }],
+                    tail: None,
+                },
+            };
+            Stmt::For {
+                var: j,
+                start: IExpr::Lit(0),
+                end,
+                rev: false,
+                body: Block {
+                    stmts: vec![inner],
+                    tail: None,
+                },
+            }
+        } else {
+            let at = || FExpr::Index(h.to_string(), IExpr::Var(j.clone()));
+            let (op, value) = match self.rng.below(3) {
+                0 => {
+                    let e = self.operand(1);
+                    let e = self.bounded(e);
+                    (
+                        AssignOp::Set,
+                        FExpr::Bin(BinOp::Mul, Box::new(at()), Box::new(e)),
+                    )
+                }
+                1 => (AssignOp::Compound(BinOp::Add), self.expr(2)),
+                _ => {
+                    let e = self.operand(1);
+                    (AssignOp::Compound(BinOp::Mul), self.bounded(e))
+                }
+            };
+            Stmt::For {
+                var: j.clone(),
+                start: IExpr::Lit(0),
+                end,
+                rev: false,
+                body: Block {
+                    stmts: vec![Stmt::Assign {
+                        place: Place::Elem(h.to_string(), IExpr::Var(j)),
+                        op,
+                        value,
+                    }],
+                    tail: None,
+                },
+            }
+        };
+        self.pop();
+        self.nesting -= 1;
+        self.loop_depth -= 1;
+        stmt
+    }
+
+    /// `let mut z = e; for j in 0..n { z += e(j); }`: a value private to the iteration, made
+    /// by an inner loop.
+    fn inner_private(&mut self) -> Vec<Stmt> {
+        let name = self.fresh_float_name();
+        let init = if self.rng.chance(0.4) {
+            FExpr::Lit(0.0)
+        } else {
+            self.expr(2)
+        };
+        let annotate = is_const(&init) || self.rng.chance(0.2);
+        let mut out = vec![Stmt::Let {
+            name: name.clone(),
+            mutable: true,
+            annotate,
+            init,
+        }];
+        let j = self.fresh_int_name();
+        let (end, hi) = self.small_range();
+        self.loop_depth += 1;
+        self.nesting += 1;
+        self.push();
+        self.top().ints.push(IVar {
+            name: j.clone(),
+            lo: 0,
+            hi,
+        });
+        let e = self.operand(2);
+        let e = if self.rng.chance(0.5) {
+            self.bounded(e)
+        } else {
+            e
+        };
+        let (op, value) = match self.rng.below(4) {
+            0 => (AssignOp::Compound(BinOp::Sub), e),
+            1 => (
+                AssignOp::Set,
+                FExpr::Bin(
+                    BinOp::Add,
+                    Box::new(FExpr::Bin(
+                        BinOp::Mul,
+                        Box::new(FExpr::Lit(0.5)),
+                        Box::new(FExpr::Var(name.clone())),
+                    )),
+                    Box::new(e),
+                ),
+            ),
+            _ => (AssignOp::Compound(BinOp::Add), e),
+        };
+        self.pop();
+        self.nesting -= 1;
+        self.loop_depth -= 1;
+        out.push(Stmt::For {
+            var: j,
+            start: IExpr::Lit(0),
+            end,
+            rev: false,
+            body: Block {
+                stmts: vec![Stmt::Assign {
+                    place: Place::Var(name.clone()),
+                    op,
+                    value,
+                }],
+                tail: None,
+            },
+        });
+        self.declare_float(&name, true);
+        out
+    }
+
+    /// The bound of an inner loop and the largest index: a constant or an array's length.
+    fn small_range(&mut self) -> (IExpr, usize) {
+        let arrs = self.arrs();
+        if !arrs.is_empty() && self.rng.chance(0.4) {
+            let a = self.rng.pick(&arrs).clone();
+            return (IExpr::Len(a.name), a.len - 1);
+        }
+        let n = self.rng.range(1, 3);
+        (IExpr::Lit(n), n - 1)
+    }
+
+    /// A term to add to an accumulator: it never reads the accumulators (they are hidden).
+    /// Often a stencil of the loop's loads, `c * (x[i + 1] - x[i] * x[i]).powi(2) + ..`.
+    fn fused_term(&mut self) -> FExpr {
+        let loads = self.fused_loads();
+        if loads.is_empty() || !self.rng.chance(0.4) {
+            let e = self.operand(2);
+            return if self.rng.chance(0.3) {
+                self.bounded(e)
+            } else {
+                e
+            };
+        }
+        let (a, i, kmax) = self.rng.pick(&loads).clone();
+        let b = Box::new;
+        let at = |g: &mut Gen, k: usize| FExpr::Index(a.clone(), g.plus(&i, k));
+        match self.rng.below(4) {
+            0 if kmax >= 1 => {
+                // c * (x[i + 1] - x[i] * x[i]).powi(2) + (1.0 - x[i]).powi(2)
+                let c = *self.rng.pick(&[1.0, 10.0, 100.0]);
+                let d = FExpr::Bin(
+                    BinOp::Sub,
+                    b(at(self, 1)),
+                    b(FExpr::Bin(BinOp::Mul, b(at(self, 0)), b(at(self, 0)))),
+                );
+                let e = FExpr::Bin(BinOp::Sub, b(FExpr::Lit(1.0)), b(at(self, 0)));
+                FExpr::Bin(
+                    BinOp::Add,
+                    b(FExpr::Bin(
+                        BinOp::Mul,
+                        b(FExpr::Lit(c)),
+                        b(FExpr::Powi(b(d), 2)),
+                    )),
+                    b(FExpr::Powi(b(e), 2)),
+                )
+            }
+            1 if kmax >= 2 => {
+                // (x[i + 2] - 2.0 * x[i + 1] + x[i]).powi(2)
+                let d = FExpr::Bin(
+                    BinOp::Add,
+                    b(FExpr::Bin(
+                        BinOp::Sub,
+                        b(at(self, 2)),
+                        b(FExpr::Bin(BinOp::Mul, b(FExpr::Lit(2.0)), b(at(self, 1)))),
+                    )),
+                    b(at(self, 0)),
+                );
+                FExpr::Powi(b(d), 2)
+            }
+            2 => {
+                // (x[i + k] - e).powi(2)
+                let k = self.rng.range(0, kmax);
+                let e = self.leaf();
+                FExpr::Powi(b(FExpr::Bin(BinOp::Sub, b(at(self, k)), b(e))), 2)
+            }
+            _ => {
+                let k = self.rng.range(0, kmax);
+                let e = self.operand(1);
+                FExpr::Bin(BinOp::Mul, b(at(self, k)), b(e))
+            }
+        }
+    }
+
+    /// The arrays `a` that the fused loop's index `i` can load at `a[i + k]`, `k <= kmax`.
+    fn fused_loads(&mut self) -> Vec<(String, String, usize)> {
+        let Some(i) = self.fused_index.clone() else {
+            return Vec::new();
+        };
+        let Some(v) = self.ints().into_iter().rev().find(|v| v.name == i) else {
+            return Vec::new();
+        };
+        let out: Vec<(String, String, usize)> = self
+            .arrs()
+            .into_iter()
+            .filter(|a| v.hi < a.len)
+            .map(|a| (a.name, i.clone(), (a.len - 1 - v.hi).min(2)))
+            .collect();
+        for (a, _, _) in &out {
+            for s in self.scopes.iter_mut().rev() {
+                if let Some(b) = s.arrs.iter_mut().rev().find(|b| b.name == *a) {
+                    b.uses += 1;
+                    break;
+                }
+            }
+        }
+        out
+    }
+
+    /// An update of accumulator `acc`: alone, in a branch (another accumulator in the other
+    /// arm), or in an inner loop.
+    fn acc_update(&mut self, acc: &str, mine: &[String]) -> Stmt {
+        match self.rng.below(10) {
+            0..=5 => self.acc_assign(acc),
+            6 | 7 => {
+                let c = self.cond();
+                self.nesting += 1;
+                self.push();
+                let then = self.acc_assign(acc);
+                self.pop();
+                let els = if self.rng.chance(0.4) {
+                    let other = self.rng.pick(mine).clone();
+                    self.push();
+                    let e = self.acc_assign(&other);
+                    self.pop();
+                    Some(Block {
+                        stmts: vec![e],
+                        tail: None,
+                    })
+                } else {
+                    None
+                };
+                self.nesting -= 1;
+                Stmt::If {
+                    arms: vec![(
+                        c,
+                        Block {
+                            stmts: vec![then],
+                            tail: None,
+                        },
+                    )],
+                    els,
+                }
+            }
+            _ => {
+                let j = self.fresh_int_name();
+                let (end, hi) = self.small_range();
+                self.loop_depth += 1;
+                self.nesting += 1;
+                self.push();
+                self.top().ints.push(IVar {
+                    name: j.clone(),
+                    lo: 0,
+                    hi,
+                });
+                let a = self.acc_assign(acc);
+                self.pop();
+                self.nesting -= 1;
+                self.loop_depth -= 1;
+                Stmt::For {
+                    var: j,
+                    start: IExpr::Lit(0),
+                    end,
+                    rev: false,
+                    body: Block {
+                        stmts: vec![a],
+                        tail: None,
+                    },
+                }
+            }
+        }
+    }
+
+    /// `acc += t`, `acc -= t`, `acc = acc + t`, `acc = t + acc`, `acc = acc - t`; rarely (a
+    /// near miss) `acc = 0.5 * acc + t`, which reads it.
+    fn acc_assign(&mut self, acc: &str) -> Stmt {
+        let t = Box::new(self.fused_term());
+        let v = || Box::new(FExpr::Var(acc.to_string()));
+        let (op, value) = match self.rng.below(30) {
+            0..=10 => (AssignOp::Compound(BinOp::Add), *t),
+            11..=16 => (AssignOp::Compound(BinOp::Sub), *t),
+            17..=20 => (AssignOp::Set, FExpr::Bin(BinOp::Add, v(), t)),
+            21..=24 => (AssignOp::Set, FExpr::Bin(BinOp::Add, t, v())),
+            25..=28 => (AssignOp::Set, FExpr::Bin(BinOp::Sub, v(), t)),
+            _ => {
+                let c = Box::new(FExpr::Lit(*self.rng.pick(&[0.5, 0.9])));
+                (
+                    AssignOp::Set,
+                    FExpr::Bin(BinOp::Add, Box::new(FExpr::Bin(BinOp::Mul, c, v())), t),
+                )
+            }
+        };
+        Stmt::Assign {
+            place: Place::Var(acc.to_string()),
+            op,
+            value,
+        }
+    }
+
+    /// `if i < a.len() { acc += .. a[i] .. }` (or `i + 1 < a.len()` and `a[i + 1]`), in a
+    /// loop whose range is longer than `a`.
+    fn guarded_update(&mut self, acc: &str, a: &str, len: usize, i: &str) -> Stmt {
+        let off = if len >= 2 && self.rng.chance(0.3) {
+            1
+        } else {
+            0
+        };
+        let cond = Cond::ICmp(CmpOp::Lt, self.plus(i, off), IExpr::Len(a.to_string()));
+        let narrowed = len - 1 - off;
+        let mut saved = None;
+        for s in self.scopes.iter_mut().rev() {
+            if let Some(v) = s.ints.iter_mut().find(|v| v.name == i) {
+                saved = Some(v.hi);
+                v.hi = v.hi.min(narrowed);
+                break;
+            }
+        }
+        self.nesting += 1;
+        self.push();
+        let update = self.acc_assign(acc);
+        self.pop();
+        self.nesting -= 1;
+        for s in self.scopes.iter_mut().rev() {
+            if let Some(v) = s.ints.iter_mut().find(|v| v.name == i) {
+                v.hi = saved.expect("the index is in scope");
+                break;
+            }
+        }
+        Stmt::If {
+            arms: vec![(
+                cond,
+                Block {
+                    stmts: vec![update],
+                    tail: None,
+                },
+            )],
+            els: None,
+        }
+    }
+
+    /// The function's value: the accumulators combined linearly (`sum`, `2.0 * sum - total`,
+    /// `(sum - total) * 0.5`, `sum / (s.len() as f64)`), sometimes through a `let`, plus or
+    /// minus a random tail. Near misses: `sum * sum`, `sum.sin()`, `sum * y`.
+    fn fused_tail(&mut self, accs: &[String], stmts: &mut Vec<Stmt>) -> FExpr {
+        let b = Box::new;
+        let mut lin: Option<FExpr> = None;
+        for a in accs {
+            let v = FExpr::Var(a.clone());
+            let arrs = self.arrs();
+            let t = match self.rng.below(8) {
+                3 => FExpr::Bin(
+                    BinOp::Mul,
+                    b(FExpr::Lit(*self.rng.pick(&[2.0, 0.5, 3.0, 0.25]))),
+                    b(v),
+                ),
+                4 => FExpr::Bin(BinOp::Div, b(v), b(FExpr::Lit(*self.rng.pick(&[2.0, 4.0])))),
+                5 if !arrs.is_empty() => {
+                    let a = self.rng.pick(&arrs).name.clone();
+                    FExpr::Bin(BinOp::Div, b(v), b(FExpr::Cast(IExpr::Len(a))))
+                }
+                6 => FExpr::Neg(b(v)),
+                7 => FExpr::Bin(BinOp::Mul, b(v), b(FExpr::Lit(1.5))),
+                _ => v,
+            };
+            lin = Some(match lin {
+                None => t,
+                Some(l) => {
+                    let op = *self.rng.pick(&[BinOp::Add, BinOp::Sub]);
+                    FExpr::Bin(op, b(l), b(t))
+                }
+            });
+        }
+        let mut lin = lin.expect("a fused loop has an accumulator");
+        if self.rng.chance(0.15) {
+            lin = FExpr::Bin(BinOp::Mul, b(lin), b(FExpr::Lit(0.5)));
+        }
+        if self.rng.chance(0.1) {
+            let a = || FExpr::Var(accs[0].clone());
+            lin = match self.rng.below(4) {
+                0 => FExpr::Bin(BinOp::Mul, b(a()), b(a())),
+                1 => FExpr::Call1(Fn1::Sin, b(lin)),
+                2 => FExpr::Bin(BinOp::Mul, b(lin), b(self.var_leaf())),
+                _ => FExpr::Bin(
+                    BinOp::Add,
+                    b(lin),
+                    b(FExpr::Bin(BinOp::Mul, b(a()), b(self.var_leaf()))),
+                ),
+            };
+        }
+        if self.rng.chance(0.25) {
+            let name = self.fresh_float_name();
+            stmts.push(Stmt::Let {
+                name: name.clone(),
+                mutable: false,
+                annotate: self.rng.chance(0.3),
+                init: lin,
+            });
+            self.declare_hidden(&name, false);
+            lin = FExpr::Var(name);
+        }
+        if !self.rng.chance(0.7) {
+            return lin;
+        }
+        let other = self.tail();
+        let op = if self.rng.chance(0.05) {
+            BinOp::Mul
+        } else {
+            *self.rng.pick(&[BinOp::Add, BinOp::Sub])
+        };
+        if self.rng.chance(0.5) {
+            FExpr::Bin(op, b(lin), b(other))
+        } else {
+            FExpr::Bin(op, b(other), b(lin))
+        }
     }
 
     // ---------------------------------------------------------------------------------------
@@ -810,8 +1765,34 @@ impl Gen {
     fn index(&mut self, a: &Arr) -> IExpr {
         let len = a.len;
         let ints = self.ints();
+        if self.feat.fused_loops {
+            // In a fused loop, mostly `a[i + k]`: the loads whose adjoints are carried in
+            // registers from one iteration to the next.
+            let fused = self
+                .fused_index
+                .as_ref()
+                .and_then(|i| ints.iter().rev().find(|v| v.name == *i));
+            if let Some(v) = fused {
+                if v.hi < len && self.rng.chance(0.5) {
+                    let k = self.rng.range(0, (len - 1 - v.hi).min(2));
+                    return self.plus(&v.name.clone(), k);
+                }
+            }
+        }
         let fits: Vec<&IVar> = ints.iter().filter(|v| v.hi < len).collect();
         let mut options: Vec<IExpr> = vec![IExpr::Lit(self.rng.below(len))];
+        if self.feat.fused_loops {
+            for v in &ints {
+                for k in 1..=2 {
+                    if v.hi + k < len {
+                        options.push(IExpr::Add(
+                            Box::new(IExpr::Var(v.name.clone())),
+                            Box::new(IExpr::Lit(k)),
+                        ));
+                    }
+                }
+            }
+        }
         for v in &fits {
             let var = || Box::new(IExpr::Var(v.name.clone()));
             options.push(IExpr::Var(v.name.clone()));
@@ -857,7 +1838,12 @@ impl Gen {
         let ints = self.ints();
         let weights = [
             if floats.is_empty() { 0 } else { 12 },
-            if arrs.is_empty() { 0 } else { 5 },
+            match (arrs.is_empty(), self.fused_index.is_some()) {
+                (true, _) => 0,
+                (false, false) => 5,
+                // Loads `x[i + k]` are what fused loops do with slices.
+                (false, true) => 10,
+            },
             3,
             if ints.is_empty() { 0 } else { 1 },
         ];
@@ -900,7 +1886,7 @@ impl Gen {
             return self.leaf();
         }
         let d = depth - 1;
-        let calls = !self.callees.is_empty();
+        let calls = !self.callees.is_empty() && !self.no_calls;
         let weights = [
             30,                        // 0 + - *
             8,                         // 1 division
@@ -909,7 +1895,7 @@ impl Gen {
             5,                         // 4 powi
             10,                        // 5 binary intrinsic
             if calls { 8 } else { 0 }, // 6 call
-            if self.feat.branches && depth >= 2 && !self.in_if_expr {
+            if self.feat.branches && depth >= 2 && !self.in_if_expr && !self.no_if_expr {
                 3
             } else {
                 0
@@ -1217,6 +2203,19 @@ pub fn is_const(e: &FExpr) -> bool {
     }
 }
 
+/// `e` with `a.len()` written as the number `len`.
+fn len_as_literal(e: IExpr, a: &str, len: usize) -> IExpr {
+    let sub = |e: Box<IExpr>| Box::new(len_as_literal(*e, a, len));
+    match e {
+        IExpr::Len(b) if b == a => IExpr::Lit(len),
+        IExpr::Add(x, y) => IExpr::Add(sub(x), sub(y)),
+        IExpr::Sub(x, y) => IExpr::Sub(sub(x), sub(y)),
+        IExpr::Div(x, y) => IExpr::Div(sub(x), sub(y)),
+        IExpr::Rem(x, y) => IExpr::Rem(sub(x), sub(y)),
+        other => other,
+    }
+}
+
 fn is_leaf(e: &FExpr) -> bool {
     matches!(e, FExpr::Var(_) | FExpr::Index(..) | FExpr::Lit(_))
 }
@@ -1234,6 +2233,48 @@ mod tests {
         }
         assert_ne!(program(7, 1, &f), program(7, 2, &f));
         assert_ne!(program(7, 1, &f), program(8, 1, &f));
+    }
+
+    fn source(p: &Program) -> String {
+        let mut out = Printer::new(Mode::Plain);
+        for func in &p.functions {
+            out.function(func, true, false);
+        }
+        out.finish()
+    }
+
+    #[test]
+    fn fused_loops_and_their_near_misses_appear() {
+        let f = Features::preset("all").unwrap();
+        let all: String = (0..400).map(|i| source(&program(5, i, &f))).collect();
+        for shape in [
+            "= vec![0.0",     // a private buffer, declared before the loop
+            " = [0.0; ",      // the same, as a bare array
+            "[i + 1]",        // loads carried in registers
+            "[i + 2]",        //
+            "[1 + i]",        //
+            ".len() - 2 {",   // the range that keeps them in bounds
+            "in (j + 1)..",   // an elimination step on a private buffer
+            "if i < s.len()", // guarded loads in a longer range (near miss)
+            "sum += ",        // accumulators
+            "sum -= ",        //
+            "sum = sum - ",   //
+            ".rev() {",       //
+        ] {
+            assert!(all.contains(shape), "`{shape}` never appears");
+        }
+        let slices = Features::preset("slices").unwrap();
+        for i in 0..100 {
+            let p = program(5, i, &slices);
+            assert!(!source(&p).contains("vec!["));
+            // Without the feature, the programs of the lower levels are unchanged.
+            let mut no_fused = f;
+            no_fused.fused_loops = false;
+            assert_eq!(
+                program(5, i, &no_fused),
+                program(5, i, &Features::parse("slices,loop_return").unwrap())
+            );
+        }
     }
 
     #[test]

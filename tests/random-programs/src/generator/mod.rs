@@ -48,11 +48,16 @@ pub struct Features {
     pub slices: bool,
     /// Local `[0.0; N]` arrays, written and overwritten in place.
     pub buffers: bool,
+    /// Entry functions built around top-level `for` loops that `#[gradient]` fuses (each
+    /// iteration's reverse right after its forward): accumulators, values private to an
+    /// iteration (`let`s, buffers declared before the loop and filled in it, `vec![0.0; n]`),
+    /// loads `x[i]`, `x[i + 1]`, `x[i + 2]`; and near misses that must not be fused.
+    pub fused_loops: bool,
 }
 
 impl Features {
     /// Every feature name, in the order `describe` prints them.
-    pub const NAMES: [&'static str; 12] = [
+    pub const NAMES: [&'static str; 13] = [
         "branches",
         "early_return",
         "calls",
@@ -65,6 +70,7 @@ impl Features {
         "loop_return",
         "slices",
         "buffers",
+        "fused_loops",
     ];
 
     fn flag(&mut self, name: &str) -> Option<&mut bool> {
@@ -81,13 +87,14 @@ impl Features {
             "loop_return" => &mut self.loop_return,
             "slices" => &mut self.slices,
             "buffers" => &mut self.buffers,
+            "fused_loops" => &mut self.fused_loops,
             _ => return None,
         })
     }
 
     /// The features of a preset level: `straight` (straight-line code only), `scalar` (branches,
     /// early returns, calls, `wrt`, every intrinsic), `loops` (and `for`/`while` over scalars),
-    /// `slices` (and slice parameters and local buffers), `all`.
+    /// `slices` (and slice parameters and local buffers), `fused` (and fused loops), `all`.
     pub fn preset(name: &str) -> Option<Features> {
         let mut f = Features::default();
         let on: &[&str] = match name {
@@ -125,6 +132,20 @@ impl Features {
                 "slices",
                 "buffers",
             ],
+            "fused" => &[
+                "branches",
+                "early_return",
+                "calls",
+                "wrt",
+                "extra_intrinsics",
+                "hygiene",
+                "loops",
+                "active_while",
+                "rev_ranges",
+                "slices",
+                "buffers",
+                "fused_loops",
+            ],
             "all" => &Features::NAMES,
             _ => return None,
         };
@@ -152,7 +173,7 @@ impl Features {
                 *f.flag(item).ok_or_else(|| {
                     format!(
                         "unknown feature or level `{item}` (levels: straight, scalar, loops, \
-                         slices, all; features: {})",
+                         slices, fused, all; features: {})",
                         Features::NAMES.join(", ")
                     )
                 })? = true;
@@ -183,7 +204,9 @@ mod tests {
 
     #[test]
     fn features_round_trip() {
-        for level in ["none", "straight", "scalar", "loops", "slices", "all"] {
+        for level in [
+            "none", "straight", "scalar", "loops", "slices", "fused", "all",
+        ] {
             let f = Features::preset(level).unwrap();
             assert_eq!(Features::parse(&f.describe()).unwrap(), f, "{level}");
         }
