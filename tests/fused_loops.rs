@@ -460,3 +460,47 @@ fn fills_read_back() {
     assert_eq!(v, read_back_fills(&w, &xs));
     assert_fd(|w| read_back_fills(w, &xs), &w, &g);
 }
+
+/// Values defined in both branches of an `if`, and fills bounded by the buffer's own length,
+/// stay private to the iteration (the loop fuses); a value defined in one branch only is carried
+/// from the previous iteration (the loop replays).
+#[gradient(wrt(x))]
+fn branchy_private(x: &[f64], m: usize) -> f64 {
+    let mut h = vec![0.0; m];
+    let mut s = 0.0;
+    for i in 0..x.len() {
+        let a = if x[i] > 0.0 { x[i] * 2.0 } else { -x[i] * x[i] };
+        for j in 0..h.len() {
+            h[j] = a * (j as f64 + 1.0);
+        }
+        for j in 0..h.len() {
+            s += h[j] * h[j].sin();
+        }
+    }
+    s / x.len() as f64
+}
+
+#[gradient]
+fn one_branch(x: &[f64]) -> f64 {
+    let mut a = 0.5;
+    let mut s = 0.0;
+    for i in 0..x.len() {
+        if x[i] > 0.0 {
+            a = x[i];
+        }
+        s += a * x[i];
+    }
+    s
+}
+
+#[test]
+fn branches_inside_fused_loops() {
+    let x = data(7, 41);
+    for m in [0, 1, 3] {
+        let mut g = vec![0.0; x.len()];
+        let (v, _) = branchy_private_grad(&x, &mut g, m);
+        assert_eq!(v, branchy_private(&x, m));
+        assert_fd(|x| branchy_private(x, m), &x, &g);
+    }
+    check_slice_fn!(one_branch, one_branch_grad, data(7, 42));
+}

@@ -412,7 +412,15 @@ fn range_codes_of(stmts: &[Stmt]) -> HashMap<VarId, (String, Vec<VarId>)> {
     for l in stmts {
         l.walk(&mut |s| {
             if let Stmt::Set { dst, code, .. } = s {
-                out.insert(*dst, (code.tokens.to_string(), code.reads.clone()));
+                // `h.len()` reads only the length, which element writes do not change (and
+                // fused loops declare no buffer).
+                let reads = code
+                    .reads
+                    .iter()
+                    .copied()
+                    .filter(|r| !code.shape_only.contains(r))
+                    .collect();
+                out.insert(*dst, (code.tokens.to_string(), reads));
             }
         });
     }
@@ -467,10 +475,16 @@ pub fn killed_by_fill(b: &Block, p: usize, reuses: &dyn Fn(&Stmt) -> bool) -> Ve
     out
 }
 
+/// Whether `s` reads or writes `v`; reading only a buffer's length (`h.len()` in a loop bound)
+/// does not count, as element writes leave it unchanged.
 fn touches(s: &Stmt, v: VarId) -> bool {
     let mut found = false;
     s.walk(&mut |t| {
-        found = found || shallow_reads(t).contains(&v) || shallow_writes(t).contains(&v);
+        let reads = match t {
+            Stmt::Set { code, .. } => code.reads.contains(&v) && !code.shape_only.contains(&v),
+            _ => shallow_reads(t).contains(&v),
+        };
+        found = found || reads || shallow_writes(t).contains(&v);
     });
     found
 }
@@ -506,6 +520,12 @@ fn private(
         } if *p == v => !stmt_reads(s).contains(&v),
         Stmt::Set { dst, code, .. } if *dst == v => !code.reads.contains(&v),
         Stmt::For { index, .. } if *index == v => true,
+        // `let a = if c { .. } else { .. };`: both branches define it first.
+        Stmt::If {
+            then_branch,
+            else_branch,
+            ..
+        } => defines_first(v, then_branch) && defines_first(v, else_branch),
         Stmt::For {
             index, range, body, ..
         } => {
@@ -519,6 +539,21 @@ fn private(
                 !rest.iter().any(|t| touches(t, v)) && private(v, body, sets, stable)
             }
         }
+        _ => false,
+    }
+}
+
+/// Whether the first statement of `b` touching `v` assigns it without reading it.
+fn defines_first(v: VarId, b: &Block) -> bool {
+    let Some(s) = b.stmts.iter().find(|s| touches(s, v)) else {
+        return false;
+    };
+    match s {
+        Stmt::Assign {
+            place: Place::Var(p),
+            ..
+        } if *p == v => !stmt_reads(s).contains(&v),
+        Stmt::Set { dst, code, .. } if *dst == v => !code.reads.contains(&v),
         _ => false,
     }
 }
@@ -697,6 +732,42 @@ mod tests {
             }
         };
         assert_eq!(fused(f), 1);
+    }
+
+    #[test]
+    fn branches_and_length_bounds_keep_values_private() {
+        let f = parse_quote! {
+            fn f(x: &[f64], m: usize) -> f64 {
+                let mut h = vec![0.0; m];
+                let mut s = 0.0;
+                for i in 0..x.len() {
+                    let a = if x[i] > 0.0 { x[i] * 2.0 } else { -x[i] };
+                    for j in 0..h.len() {
+                        h[j] = a * j as f64;
+                    }
+                    for j in 0..h.len() {
+                        s += h[j] * h[j];
+                    }
+                }
+                s
+            }
+        };
+        assert_eq!(fused(f), 1);
+        // Defined in one branch only: the other reads the previous iteration's value.
+        let one_branch = parse_quote! {
+            fn f(x: &[f64]) -> f64 {
+                let mut a = 0.0;
+                let mut s = 0.0;
+                for i in 0..x.len() {
+                    if x[i] > 0.0 {
+                        a = x[i];
+                    }
+                    s += a * x[i];
+                }
+                s
+            }
+        };
+        assert_eq!(fused(one_branch), 0);
     }
 
     #[test]
