@@ -518,18 +518,26 @@ fn recomputable(
     facts: &mut Facts,
 ) {
     if loop_body {
-        // A variable defined once, at the top, from values the rest of the body keeps.
+        // A variable defined once, at the top, from values the rest of the body keeps. (The
+        // last statement writing each variable, found once, answers "written later?" for all.)
+        let mut last_write = std::collections::HashMap::new();
+        for (i, s) in b.stmts.iter().enumerate() {
+            let mut w = BTreeSet::new();
+            writes(s, &mut w);
+            for v in w {
+                last_write.insert(v, i);
+            }
+        }
         for (i, s) in b.stmts.iter().enumerate() {
             let Some((v, site)) = top_def(s) else {
                 continue;
             };
             if defs[v] == 1 && recompute_candidate(f, v, s) {
-                let mut later = BTreeSet::new();
-                b.stmts[i + 1..].iter().for_each(|s| writes(s, &mut later));
+                let written_later = |r: &VarId| last_write.get(r).is_some_and(|&k| k > i);
                 let reads = stmt_reads(s);
                 if reads
                     .iter()
-                    .all(|r| !later.contains(r) && !recompute_blocked(f, *r))
+                    .all(|r| !written_later(r) && !recompute_blocked(f, *r))
                 {
                     facts.recompute[v] = true;
                     facts.recompute_site[v] = Some(site);

@@ -129,13 +129,17 @@ impl Cx<'_> {
             }
         }
         let mut accs = Vec::new();
+        let bad = self.not_accumulated(l);
+        let index_of = TouchIndex::default();
         for &v in &w {
             if v == index {
                 continue;
             }
-            if self.accumulator(l, v) {
+            // An accumulator: an active float the loop only updates by adding or subtracting
+            // terms that do not read it.
+            if self.active[v] && f.vars[v].sort == Sort::Float && !bad.contains(&v) {
                 accs.push(v);
-            } else if self.r_after.contains(&v) || !private(v, body, &sets, &stable) {
+            } else if self.r_after.contains(&v) || !private(v, body, &sets, &stable, &index_of) {
                 return None;
             }
         }
@@ -155,23 +159,25 @@ impl Cx<'_> {
         })
     }
 
-    /// Whether `v` is an active float that the loop only updates by adding or subtracting terms
-    /// that do not read it.
-    fn accumulator(&self, l: &Stmt, v: VarId) -> bool {
-        if !self.active[v] || self.f.vars[v].sort != Sort::Float {
-            return false;
-        }
-        let mut ok = true;
+    /// The variables the loop touches other than in `v = v ± term` updates of themselves (one
+    /// walk for all of them).
+    fn not_accumulated(&self, l: &Stmt) -> BTreeSet<VarId> {
+        let mut bad = BTreeSet::new();
         l.walk(&mut |s| {
-            if !ok {
-                return;
-            }
-            let touches = shallow_reads(s).contains(&v) || shallow_writes(s).contains(&v);
-            if touches {
-                ok = accumulates(s, v);
+            let own = match s {
+                Stmt::Assign {
+                    place: Place::Var(p),
+                    ..
+                } if accumulates(s, *p) => Some(*p),
+                _ => None,
+            };
+            for u in shallow_reads(s).into_iter().chain(shallow_writes(s)) {
+                if Some(u) != own {
+                    bad.insert(u);
+                }
             }
         });
-        ok
+        bad
     }
 
     /// The adjoint of accumulator `acc` at the end of the loop, if the statements after the
@@ -475,6 +481,46 @@ pub fn killed_by_fill(b: &Block, p: usize, reuses: &dyn Fn(&Stmt) -> bool) -> Ve
     out
 }
 
+/// For each block (by address), the first and last of its statements touching each variable
+/// ([`touches`]), built once per block: asking for every variable of a large loop body stays
+/// linear.
+#[derive(Default)]
+struct TouchIndex {
+    spans: std::cell::RefCell<HashMap<usize, Spans>>,
+}
+
+/// First and last statement (by position) touching each variable.
+type Spans = HashMap<VarId, (usize, usize)>;
+
+impl TouchIndex {
+    fn span(&self, b: &Block, v: VarId) -> Option<(usize, usize)> {
+        let key = b as *const Block as usize;
+        let mut spans = self.spans.borrow_mut();
+        let map = spans.entry(key).or_insert_with(|| {
+            let mut map = Spans::new();
+            for (k, s) in b.stmts.iter().enumerate() {
+                s.walk(&mut |t| {
+                    let reads = match t {
+                        Stmt::Set { code, .. } => code
+                            .reads
+                            .iter()
+                            .copied()
+                            .filter(|r| !code.shape_only.contains(r))
+                            .collect(),
+                        _ => shallow_reads(t),
+                    };
+                    for u in reads.into_iter().chain(shallow_writes(t)) {
+                        let e = map.entry(u).or_insert((k, k));
+                        e.1 = k;
+                    }
+                });
+            }
+            map
+        });
+        map.get(&v).copied()
+    }
+}
+
 /// Whether `s` reads or writes `v`; reading only a buffer's length (`h.len()` in a loop bound)
 /// does not count, as element writes leave it unchanged.
 fn touches(s: &Stmt, v: VarId) -> bool {
@@ -507,8 +553,9 @@ fn private(
     b: &Block,
     sets: &HashMap<VarId, (String, Vec<VarId>)>,
     stable: &dyn Fn(VarId) -> bool,
+    touch: &TouchIndex,
 ) -> bool {
-    let Some(first) = b.stmts.iter().position(|s| touches(s, v)) else {
+    let Some((first, last)) = touch.span(b, v) else {
         return true;
     };
     let s = &b.stmts[first];
@@ -525,7 +572,7 @@ fn private(
             then_branch,
             else_branch,
             ..
-        } => defines_first(v, then_branch) && defines_first(v, else_branch),
+        } => defines_first(v, then_branch, touch) && defines_first(v, else_branch, touch),
         Stmt::For {
             index, range, body, ..
         } => {
@@ -536,7 +583,7 @@ fn private(
                 }
                 ok
             } else {
-                !rest.iter().any(|t| touches(t, v)) && private(v, body, sets, stable)
+                last == first && private(v, body, sets, stable, touch)
             }
         }
         _ => false,
@@ -544,10 +591,11 @@ fn private(
 }
 
 /// Whether the first statement of `b` touching `v` assigns it without reading it.
-fn defines_first(v: VarId, b: &Block) -> bool {
-    let Some(s) = b.stmts.iter().find(|s| touches(s, v)) else {
+fn defines_first(v: VarId, b: &Block, touch: &TouchIndex) -> bool {
+    let Some((first, _)) = touch.span(b, v) else {
         return false;
     };
+    let s = &b.stmts[first];
     match s {
         Stmt::Assign {
             place: Place::Var(p),
