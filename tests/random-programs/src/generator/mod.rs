@@ -96,6 +96,11 @@ impl Features {
     /// early returns, calls, `wrt`, every intrinsic), `loops` (and `for`/`while` over scalars),
     /// `slices` (and slice parameters and local buffers), `fused` (and fused loops), `all`.
     pub fn preset(name: &str) -> Option<Features> {
+        if name == "fused" {
+            let mut f = Features::preset("slices")?;
+            f.fused_loops = true;
+            return Some(f);
+        }
         let mut f = Features::default();
         let on: &[&str] = match name {
             "none" => &[],
@@ -131,20 +136,6 @@ impl Features {
                 "rev_ranges",
                 "slices",
                 "buffers",
-            ],
-            "fused" => &[
-                "branches",
-                "early_return",
-                "calls",
-                "wrt",
-                "extra_intrinsics",
-                "hygiene",
-                "loops",
-                "active_while",
-                "rev_ranges",
-                "slices",
-                "buffers",
-                "fused_loops",
             ],
             "all" => &Features::NAMES,
             _ => return None,
