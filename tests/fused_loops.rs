@@ -504,3 +504,28 @@ fn branches_inside_fused_loops() {
     }
     check_slice_fn!(one_branch, one_branch_grad, data(7, 42));
 }
+
+/// A sum used non-linearly after the loop: the loop replays backwards, and the adjoints of
+/// `x[i - 1]` and `x[i + 1]` are carried in registers from one reverse iteration to the next.
+#[gradient]
+fn replayed_offsets(x: &[f64], lo: usize) -> f64 {
+    let mut s = 0.0;
+    for i in lo..x.len() - 1 {
+        if i >= 1 {
+            s += x[i - 1] * x[i + 1];
+        }
+        s += x[i].sin() * x[i + 1] + x[i + 1];
+    }
+    (s * s + 1.0).sqrt()
+}
+
+#[test]
+fn replayed_loops_carry_too() {
+    let x = data(7, 51);
+    for lo in [0, 1, 5, 6, 9] {
+        let mut g = vec![f64::NAN; x.len()];
+        let (v, _) = replayed_offsets_grad(&x, &mut g, lo);
+        assert_eq!(v, replayed_offsets(&x, lo));
+        assert_fd(|x| replayed_offsets(x, lo), &x, &g);
+    }
+}

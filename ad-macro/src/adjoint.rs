@@ -250,7 +250,8 @@ impl Emitter<'_> {
                         Leaf::Var(v) => (self.bar(v), self.zero.borrow_mut().remove(&v)),
                         Leaf::Acc(b, k) => {
                             let fresh = self.shift.as_ref().is_some_and(|c| {
-                                c.borrow_mut().assigned.insert((b, k)) && self.depth == 0
+                                let mut sh = c.borrow_mut();
+                                sh.assigned.insert((b, k)) && self.depth == sh.depth
                             });
                             (Emitter::acc_ident(b, k), fresh)
                         }
@@ -320,6 +321,26 @@ impl Emitter<'_> {
                 let iter = self.range_iter(range);
                 let mut written = std::collections::BTreeSet::new();
                 crate::analyse::writes(s, &mut written);
+                // Loads `x[i ± k]` of memory the loop does not write: registers carried from one
+                // reverse iteration to the next (`emit::Shift`), as in fused loops.
+                let outer_shift = self.shift.take();
+                let carried = range.adapters.is_empty() && exit.is_none();
+                if carried {
+                    let read_only = (0..self.f.vars.len())
+                        .filter(|v| {
+                            matches!(self.f.vars[*v].sort, Sort::Slice | Sort::Buffer)
+                                && self.facts.active[*v]
+                                && !written.contains(v)
+                        })
+                        .collect();
+                    self.shift = Some(std::cell::RefCell::new(crate::emit::Shift {
+                        index: *index,
+                        read_only,
+                        used: Default::default(),
+                        assigned: Default::default(),
+                        depth: self.depth + 1,
+                    }));
+                }
                 self.hoist.borrow_mut().push(Hoist {
                     written,
                     used: Vec::new(),
@@ -327,6 +348,13 @@ impl Emitter<'_> {
                 self.depth += 1;
                 let b = self.rev_block(body, true);
                 self.depth -= 1;
+                let shift = std::mem::replace(&mut self.shift, outer_shift)
+                    .map(|c| c.into_inner())
+                    .unwrap_or_default();
+                let start = self.ident(range.start);
+                let [carries, accs, stores, flush_carries] =
+                    self.carry_code(&shift, &i, &start, true);
+                let b = quote!(#(#accs)* #b #(#stores)*);
                 let frame = self.hoist.borrow_mut().pop().expect("pushed above");
                 let t = &self.t;
                 let (mut decls, mut flush) = (Vec::new(), Vec::new());
@@ -347,11 +375,7 @@ impl Emitter<'_> {
                         }
                     }
                 };
-                if decls.is_empty() {
-                    lp
-                } else {
-                    quote!(#(#decls)* #lp #(#flush)*)
-                }
+                quote!(#(#decls)* #(#carries)* #lp #(#flush_carries)* #(#flush)*)
             }
             Stmt::While {
                 body, trips, site, ..

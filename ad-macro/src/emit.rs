@@ -90,6 +90,8 @@ pub struct Shift {
     /// Accumulators some contribution has reached in the reverse emitted so far: until then a
     /// contribution at the body's top level assigns instead of adding to zero.
     pub assigned: std::collections::BTreeSet<(VarId, isize)>,
+    /// The depth at which the loop body's own statements are emitted.
+    pub depth: usize,
 }
 
 /// The most elements carried from one iteration to the next, per buffer.
@@ -538,6 +540,7 @@ impl<'a> Emitter<'a> {
                 read_only,
                 used: Default::default(),
                 assigned: Default::default(),
+                depth: 0,
             }));
         }
         // Variables each iteration defines before touching them have a zero adjoint when the
@@ -573,9 +576,42 @@ impl<'a> Emitter<'a> {
             .take()
             .map(|c| c.into_inner())
             .unwrap_or_default();
-        let t = &self.t;
         let hi = self.ident(range.end);
+        let [carries, accs, stores, flush] = self.carry_code(&shift, &i, &hi, false);
+        quote! {
+            #(#decls)*
+            #(#init)*
+            #(#carries)*
+            for #i in #iter { #fwd #(#accs)* #rev #(#stores)* }
+            #(#flush)*
+            #(#reset)*
+        }
+    }
+
+    /// The registers of a [`Shift`]: declarations before the loop (`carries`), per iteration
+    /// (`accs`), the end of each iteration (`stores`) and after the loop (`flush`). Ascending
+    /// (a fused loop), element `i + lo` is final after iteration `i` and carry j holds element
+    /// `i + lo + 1 + j`; `edge` is the range's end. Descending (a loop replayed backwards),
+    /// element `i + hi` is final and carry j holds element `i + hi - 1 - j`; `edge` is the
+    /// range's start. `get_mut` and checked arithmetic: an iteration may not have read an element
+    /// (a load under a branch), and then nothing is added (a loop that never ran carries zeros).
+    pub fn carry_code(
+        &self,
+        shift: &Shift,
+        i: &Ident,
+        edge: &Ident,
+        descending: bool,
+    ) -> [Vec<TokenStream>; 4] {
+        let t = &self.t;
         let (mut carries, mut accs, mut stores, mut flush) = (vec![], vec![], vec![], vec![]);
+        let elem = |base: &Ident, off: isize| {
+            let m = off.unsigned_abs();
+            if off < 0 {
+                quote!(#base.checked_sub(#m))
+            } else {
+                quote!(#base.checked_add(#m))
+            }
+        };
         for (&b, &(lo, hi_k)) in &shift.used {
             let bar = self.bar(b);
             let carry = |j: isize| {
@@ -590,42 +626,42 @@ impl<'a> Emitter<'a> {
                 let a = Emitter::acc_ident(b, k);
                 accs.push(quote!(let mut #a: #t = 0.0;));
             }
-            // Element `i + lo` is final after this iteration; carry j holds element
-            // `i + lo + 1 + j` for the next one. `get_mut` and checked arithmetic: the iteration
-            // may not have read the element (a load under a branch), and then nothing is added.
-            let elem = |base: &Ident, off: isize| {
-                let m = off.unsigned_abs();
-                if off < 0 {
-                    quote!(#base.checked_sub(#m))
-                } else {
-                    quote!(#base.checked_add(#m))
-                }
-            };
-            let a_lo = Emitter::acc_ident(b, lo);
-            let here = elem(&i, lo);
-            let first = if hi_k > lo {
-                let c0 = carry(0);
-                quote!(#c0 + #a_lo)
+            let n = hi_k - lo;
+            // The offset finished in each iteration, and the offset carry j stands for.
+            let (done, pending) = if descending {
+                (hi_k, (0..n).map(|j| hi_k - 1 - j).collect::<Vec<_>>())
             } else {
-                quote!(#a_lo)
+                (lo, (0..n).map(|j| lo + 1 + j).collect::<Vec<_>>())
+            };
+            let a_done = Emitter::acc_ident(b, done);
+            let here = elem(i, done);
+            let first = if n > 0 {
+                let c0 = carry(0);
+                quote!(#c0 + #a_done)
+            } else {
+                quote!(#a_done)
             };
             stores.push(quote! {
                 if let ::core::option::Option::Some(__e) = #here.and_then(|__j| #bar.get_mut(__j)) {
                     *__e += #first;
                 }
             });
-            for j in 0..(hi_k - lo) {
-                let (c, a_next) = (carry(j), Emitter::acc_ident(b, lo + 1 + j));
+            for j in 0..n {
+                let (c, a_next) = (carry(j), Emitter::acc_ident(b, pending[j as usize]));
                 carries.push(quote!(let mut #c: #t = 0.0;));
-                if j + 1 < hi_k - lo {
+                if j + 1 < n {
                     let c_next = carry(j + 1);
                     stores.push(quote!(#c = #c_next + #a_next;));
                 } else {
                     stores.push(quote!(#c = #a_next;));
                 }
-                // After the last iteration `i = hi - 1`, carry j holds element `hi + lo + j`,
-                // which that iteration read (a loop that never ran carries zeros).
-                let at = elem(&hi, lo + j);
+                // After the last iteration (`i = end - 1` ascending, `i = start` descending),
+                // carry j holds element `end + lo + j`, or `start + hi - 1 - j`.
+                let at = if descending {
+                    elem(edge, hi_k - 1 - j)
+                } else {
+                    elem(edge, lo + j)
+                };
                 flush.push(quote! {
                     if let ::core::option::Option::Some(__e) = #at.and_then(|__j| #bar.get_mut(__j)) {
                         *__e += #c;
@@ -633,14 +669,7 @@ impl<'a> Emitter<'a> {
                 });
             }
         }
-        quote! {
-            #(#decls)*
-            #(#init)*
-            #(#carries)*
-            for #i in #iter { #fwd #(#accs)* #rev #(#stores)* }
-            #(#flush)*
-            #(#reset)*
-        }
+        [carries, accs, stores, flush]
     }
 
     /// Where a load's adjoint goes inside a fused loop: the accumulator of `buf[i ± k]`, if
