@@ -42,49 +42,29 @@ pub fn variants(p: &Program) -> Vec<Program> {
         q.functions.last_mut().expect("entry").wrt = None;
         push(q);
     }
-    let mut n = 0;
-    loop {
-        let mut any = false;
-        for alt in 0..8 {
-            let mut q = p.clone();
-            match edit_stmt(&mut q, n, alt) {
-                Edit::NoSuchSite => break,
-                Edit::NoSuchAlternative => {
-                    any = true;
-                    break;
-                }
-                Edit::Done => {
-                    any = true;
-                    push(q);
-                }
-            }
-        }
-        if !any {
-            break;
-        }
-        n += 1;
-    }
-    let mut n = 0;
-    loop {
-        let mut any = false;
-        for alt in 0..8 {
-            let mut q = p.clone();
-            match edit_expr(&mut q, n, alt) {
-                Edit::NoSuchSite => break,
-                Edit::NoSuchAlternative => {
-                    any = true;
-                    break;
-                }
-                Edit::Done => {
-                    any = true;
-                    push(q);
+    for edit in [edit_stmt, edit_expr] {
+        let mut n = 0;
+        loop {
+            let mut any = false;
+            for alt in 0..8 {
+                let mut q = p.clone();
+                match edit(&mut q, n, alt) {
+                    Edit::NoSuchSite => break,
+                    Edit::NoSuchAlternative => {
+                        any = true;
+                        break;
+                    }
+                    Edit::Done => {
+                        any = true;
+                        push(q);
+                    }
                 }
             }
+            if !any {
+                break;
+            }
+            n += 1;
         }
-        if !any {
-            break;
-        }
-        n += 1;
     }
     out.sort_by_key(size);
     out
