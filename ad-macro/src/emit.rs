@@ -604,12 +604,15 @@ impl<'a> Emitter<'a> {
     ) -> [Vec<TokenStream>; 4] {
         let t = &self.t;
         let (mut carries, mut accs, mut stores, mut flush) = (vec![], vec![], vec![], vec![]);
-        let elem = |base: &Ident, off: isize| {
+        // `bar[base + off]` as an `Option<&mut _>`.
+        let elem = |bar: &Ident, base: &Ident, off: isize| {
             let m = off.unsigned_abs();
             if off < 0 {
-                quote!(#base.checked_sub(#m))
+                quote!(#base.checked_sub(#m).and_then(|__j| #bar.get_mut(__j)))
+            } else if off == 0 {
+                quote!(#bar.get_mut(#base))
             } else {
-                quote!(#base.checked_add(#m))
+                quote!(#base.checked_add(#m).and_then(|__j| #bar.get_mut(__j)))
             }
         };
         for (&b, &(lo, hi_k)) in &shift.used {
@@ -634,7 +637,7 @@ impl<'a> Emitter<'a> {
                 (lo, (0..n).map(|j| lo + 1 + j).collect::<Vec<_>>())
             };
             let a_done = Emitter::acc_ident(b, done);
-            let here = elem(i, done);
+            let here = elem(&bar, i, done);
             let first = if n > 0 {
                 let c0 = carry(0);
                 quote!(#c0 + #a_done)
@@ -642,7 +645,7 @@ impl<'a> Emitter<'a> {
                 quote!(#a_done)
             };
             stores.push(quote! {
-                if let ::core::option::Option::Some(__e) = #here.and_then(|__j| #bar.get_mut(__j)) {
+                if let ::core::option::Option::Some(__e) = #here {
                     *__e += #first;
                 }
             });
@@ -658,12 +661,12 @@ impl<'a> Emitter<'a> {
                 // After the last iteration (`i = end - 1` ascending, `i = start` descending),
                 // carry j holds element `end + lo + j`, or `start + hi - 1 - j`.
                 let at = if descending {
-                    elem(edge, hi_k - 1 - j)
+                    elem(&bar, edge, hi_k - 1 - j)
                 } else {
-                    elem(edge, lo + j)
+                    elem(&bar, edge, lo + j)
                 };
                 flush.push(quote! {
-                    if let ::core::option::Option::Some(__e) = #at.and_then(|__j| #bar.get_mut(__j)) {
+                    if let ::core::option::Option::Some(__e) = #at {
                         *__e += #c;
                     }
                 });

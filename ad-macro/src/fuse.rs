@@ -418,15 +418,7 @@ fn range_codes_of(stmts: &[Stmt]) -> HashMap<VarId, (String, Vec<VarId>)> {
     for l in stmts {
         l.walk(&mut |s| {
             if let Stmt::Set { dst, code, .. } = s {
-                // `h.len()` reads only the length, which element writes do not change (and
-                // fused loops declare no buffer).
-                let reads = code
-                    .reads
-                    .iter()
-                    .copied()
-                    .filter(|r| !code.shape_only.contains(r))
-                    .collect();
-                out.insert(*dst, (code.tokens.to_string(), reads));
+                out.insert(*dst, (code.tokens.to_string(), value_reads(code)));
             }
         });
     }
@@ -500,16 +492,7 @@ impl TouchIndex {
             let mut map = Spans::new();
             for (k, s) in b.stmts.iter().enumerate() {
                 s.walk(&mut |t| {
-                    let reads = match t {
-                        Stmt::Set { code, .. } => code
-                            .reads
-                            .iter()
-                            .copied()
-                            .filter(|r| !code.shape_only.contains(r))
-                            .collect(),
-                        _ => shallow_reads(t),
-                    };
-                    for u in reads.into_iter().chain(shallow_writes(t)) {
+                    for u in touch_reads(t).into_iter().chain(shallow_writes(t)) {
                         let e = map.entry(u).or_insert((k, k));
                         e.1 = k;
                     }
@@ -521,16 +504,30 @@ impl TouchIndex {
     }
 }
 
-/// Whether `s` reads or writes `v`; reading only a buffer's length (`h.len()` in a loop bound)
-/// does not count, as element writes leave it unchanged.
+/// The variables code reads for their values: reading only a buffer's length (`h.len()` in a
+/// loop bound) does not count, as element writes leave it unchanged (and fused loops declare no
+/// buffer).
+fn value_reads(code: &Code) -> Vec<VarId> {
+    code.reads
+        .iter()
+        .copied()
+        .filter(|r| !code.shape_only.contains(r))
+        .collect()
+}
+
+/// What a statement itself reads, in the sense of [`touches`].
+fn touch_reads(s: &Stmt) -> Vec<VarId> {
+    match s {
+        Stmt::Set { code, .. } => value_reads(code),
+        _ => shallow_reads(s),
+    }
+}
+
+/// Whether `s` reads (for its value, [`value_reads`]) or writes `v`.
 fn touches(s: &Stmt, v: VarId) -> bool {
     let mut found = false;
     s.walk(&mut |t| {
-        let reads = match t {
-            Stmt::Set { code, .. } => code.reads.contains(&v) && !code.shape_only.contains(&v),
-            _ => shallow_reads(t).contains(&v),
-        };
-        found = found || reads || shallow_writes(t).contains(&v);
+        found = found || touch_reads(t).contains(&v) || shallow_writes(t).contains(&v);
     });
     found
 }

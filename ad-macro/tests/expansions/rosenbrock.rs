@@ -87,18 +87,12 @@ fn rosen_grad(
             __acc1x0 += __g * ((_t_9_bar) + (_t_8_bar));
             __acc1x1 = __g * (_t_7_bar);
         }
-        if let ::core::option::Option::Some(__e) = i_5
-            .checked_add(0usize)
-            .and_then(|__j| x_1_bar.get_mut(__j))
-        {
+        if let ::core::option::Option::Some(__e) = x_1_bar.get_mut(i_5) {
             *__e += __carry1x0 + __acc1x0;
         }
         __carry1x0 = __acc1x1;
     }
-    if let ::core::option::Option::Some(__e) = hi_4
-        .checked_add(0usize)
-        .and_then(|__j| x_1_bar.get_mut(__j))
-    {
+    if let ::core::option::Option::Some(__e) = x_1_bar.get_mut(hi_4) {
         *__e += __carry1x0;
     }
     s_2_bar = 0.0;
