@@ -27,6 +27,55 @@ pub struct Hoist {
     pub used: Vec<(String, VarId, TokenStream, Ident)>,
 }
 
+/// The adjoint of a temporary, or a contribution to an adjoint. A unit or a (negated) name is
+/// written where it is used (the unit seed of a statement's partials mostly meets sums and
+/// products, whose partials are units or names): fewer tokens, and nothing to bind.
+#[derive(Clone)]
+pub enum Adj {
+    /// `1.0`, or `-1.0` when negated.
+    One(bool),
+    /// A name, negated or not.
+    Name(bool, Ident),
+    /// Anything else; bound to a name before it is used.
+    Expr(TokenStream),
+}
+
+impl Adj {
+    fn neg(self) -> Adj {
+        match self {
+            Adj::One(n) => Adj::One(!n),
+            Adj::Name(n, i) => Adj::Name(!n, i),
+            Adj::Expr(e) => Adj::Expr(quote!(-(#e))),
+        }
+    }
+
+    /// `self · x`, for `x` a name or an expression.
+    fn times(&self, x: TokenStream, x_is_name: Option<&Ident>) -> Adj {
+        match (self, x_is_name) {
+            (Adj::One(n), Some(i)) => Adj::Name(*n, i.clone()),
+            (Adj::One(false), None) => Adj::Expr(x),
+            _ => Adj::Expr(quote!(#self * #x)),
+        }
+    }
+}
+
+impl quote::ToTokens for Adj {
+    fn to_tokens(&self, out: &mut TokenStream) {
+        let minus = |n: bool| if n { quote!(-) } else { quote!() };
+        match self {
+            Adj::One(n) => {
+                let m = minus(*n);
+                out.extend(quote!(#m 1.0));
+            }
+            Adj::Name(n, i) => {
+                let m = minus(*n);
+                out.extend(quote!(#m #i));
+            }
+            Adj::Expr(e) => e.to_tokens(out),
+        }
+    }
+}
+
 impl Emitter<'_> {
     /// The register for the adjoint of `buf[index]`, if some enclosing reversed loop leaves the
     /// buffer and every variable of the index unchanged (the outermost such loop).
@@ -223,15 +272,15 @@ impl Emitter<'_> {
                 // `x ← r x (1 − x)` chains one product per step instead of two and an add).
                 let mut body = Vec::new();
                 *self.leaves.borrow_mut() = Some(Vec::new());
-                body.push(self.accumulate(temps, value, quote!(1.0)));
+                self.temp_adj.borrow_mut().clear();
+                body.push(self.accumulate(temps, value, Adj::One(false)));
                 let reached = self.reached_temps(temps, value);
                 for (node, _) in temps.iter().zip(&reached).rev().filter(|(_, r)| **r) {
                     body.push(self.node_adjoint(temps, node));
                 }
                 let leaves = self.leaves.borrow_mut().take().unwrap_or_default();
                 let mut order: Vec<Leaf> = Vec::new();
-                let mut sums: std::collections::HashMap<Leaf, Vec<TokenStream>> =
-                    Default::default();
+                let mut sums: std::collections::HashMap<Leaf, Vec<Adj>> = Default::default();
                 for (v, c) in leaves {
                     if !sums.contains_key(&v) {
                         order.push(v);
@@ -240,11 +289,11 @@ impl Emitter<'_> {
                 }
                 for leaf in order {
                     let terms = &sums[&leaf];
-                    let sum = if terms.len() == 1 {
-                        let c = &terms[0];
-                        quote!(#c)
-                    } else {
-                        quote!(#((#terms))+*)
+                    let scaled = match terms.as_slice() {
+                        [Adj::One(false)] => quote!(#g),
+                        [Adj::One(true)] => quote!(-#g),
+                        [c] => quote!(#g * (#c)),
+                        _ => quote!(#g * (#((#terms))+*)),
                     };
                     let (target, first) = match leaf {
                         Leaf::Var(v) => (self.bar(v), self.zero.borrow_mut().remove(&v)),
@@ -257,9 +306,9 @@ impl Emitter<'_> {
                         }
                     };
                     body.push(if first {
-                        quote!(#target = #g * (#sum);)
+                        quote!(#target = #scaled;)
                     } else {
-                        quote!(#target += #g * (#sum);)
+                        quote!(#target += #scaled;)
                     });
                 }
                 self.root = None;
@@ -529,13 +578,22 @@ impl Emitter<'_> {
     }
 
     /// Adds `contrib` to the adjoint of operand `o`.
-    fn accumulate(&self, temps: &[Node], o: &Operand, contrib: TokenStream) -> TokenStream {
+    fn accumulate(&self, temps: &[Node], o: &Operand, contrib: Adj) -> TokenStream {
         let t = &self.t;
         match o {
             Operand::Var(v) if self.facts.active[*v] => {
                 let bar = self.bar(*v);
                 if temps.iter().any(|n| n.id == *v) {
-                    quote!(let #bar: #t = #contrib;)
+                    // A temporary has one use: its adjoint is this contribution.
+                    if let Adj::Expr(e) = contrib {
+                        self.temp_adj
+                            .borrow_mut()
+                            .insert(*v, Adj::Name(false, bar.clone()));
+                        quote!(let #bar: #t = #e;)
+                    } else {
+                        self.temp_adj.borrow_mut().insert(*v, contrib);
+                        quote!()
+                    }
                 } else if let Some(leaves) = self.leaves.borrow_mut().as_mut() {
                     leaves.push((Leaf::Var(*v), contrib));
                     quote!()
@@ -551,7 +609,11 @@ impl Emitter<'_> {
 
     fn node_adjoint(&self, temps: &[Node], node: &Node) -> TokenStream {
         let t = &self.t;
-        let bar = self.bar(node.id);
+        let bar = self
+            .temp_adj
+            .borrow_mut()
+            .remove(&node.id)
+            .unwrap_or_else(|| Adj::Name(false, self.bar(node.id)));
         match &node.rhs {
             Rhs::Op { op, args, int_arg } => {
                 // Sums and negations have partials ±1 (`rules::add`, `sub`, `neg`): the adjoint
@@ -564,17 +626,22 @@ impl Emitter<'_> {
                 };
                 if let Some(signs) = signs {
                     let acc = args.iter().zip(signs).map(|(a, &neg)| {
-                        let contrib = if neg { quote!(-#bar) } else { quote!(#bar) };
+                        let contrib = if neg { bar.clone().neg() } else { bar.clone() };
                         self.accumulate(temps, a, contrib)
                     });
                     return quote!(#(#acc)*);
                 }
                 // A product's partials are the other factor (`rules::mul`).
                 if let (crate::intrinsics::Op::Mul, [a, b]) = (op, args.as_slice()) {
+                    let name = |o: &Operand| match o {
+                        Operand::Var(v) => Some(self.ident(*v)),
+                        Operand::Const(_) => None,
+                    };
+                    let (na, nb) = (name(a), name(b));
                     let (va, vb) = (self.operand(a), self.operand(b));
                     // (In the order emitted: `accumulate` tracks which adjoints are zero.)
-                    let acc_a = self.accumulate(temps, a, quote!(#bar * #vb));
-                    let acc_b = self.accumulate(temps, b, quote!(#bar * #va));
+                    let acc_a = self.accumulate(temps, a, bar.times(vb, nb.as_ref()));
+                    let acc_b = self.accumulate(temps, b, bar.times(va, na.as_ref()));
                     return quote!(#acc_a #acc_b);
                 }
                 let rule = Ident::new(op.name(), proc_macro2::Span::call_site());
@@ -630,7 +697,7 @@ impl Emitter<'_> {
                 let acc: Vec<_> = args
                     .iter()
                     .zip(&ds)
-                    .map(|(a, d)| self.accumulate(temps, a, quote!(#bar * #d)))
+                    .map(|(a, d)| self.accumulate(temps, a, bar.times(quote!(#d), Some(d))))
                     .collect();
                 quote!(let #lhs = #call; #(#acc)*)
             }
@@ -639,7 +706,7 @@ impl Emitter<'_> {
                 if let Some((b, k)) = self.shifted(*buf, index) {
                     // Summed with the statement's other loads of the same element.
                     if let Some(leaves) = self.leaves.borrow_mut().as_mut() {
-                        leaves.push((Leaf::Acc(b, k), quote!(#bar)));
+                        leaves.push((Leaf::Acc(b, k), bar));
                         return quote!();
                     }
                     let acc = Emitter::acc_ident(b, k);
@@ -700,7 +767,7 @@ impl Emitter<'_> {
                 }
                 let acc: Vec<_> = float_args
                     .iter()
-                    .map(|(o, d)| self.accumulate(temps, o, quote!(#bar * #d)))
+                    .map(|(o, d)| self.accumulate(temps, o, bar.times(quote!(#d), Some(d))))
                     .collect();
                 quote! {
                     #(#allocs)*

@@ -7,7 +7,7 @@
 //! cannot see them, and two of them can never be equal.
 
 use proc_macro2::{Ident, Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
 
 use crate::analyse::{Facts, Save};
 use crate::ir::*;
@@ -35,7 +35,8 @@ pub struct Emitter<'a> {
     pub f: &'a Func,
     pub facts: &'a Facts,
     pub decl: Vec<Decl>,
-    /// `::core::primitive::f64` (or `f32`).
+    /// `__F`, the body's alias of `::core::primitive::f64` (or `f32`): one token per
+    /// annotation instead of nine (expansion time grows with the tokens emitted).
     pub t: TokenStream,
     /// Nesting depth of regions while emitting (0: the function's top-level block).
     pub depth: usize,
@@ -53,7 +54,10 @@ pub struct Emitter<'a> {
     pub zero: std::cell::RefCell<std::collections::BTreeSet<VarId>>,
     /// While emitting one assignment's reverse: the partials of the variables it reads, summed
     /// and multiplied by the target's adjoint at the end (see `adjoint.rs`).
-    pub leaves: std::cell::RefCell<Option<Vec<(Leaf, TokenStream)>>>,
+    pub leaves: std::cell::RefCell<Option<Vec<(Leaf, crate::adjoint::Adj)>>>,
+    /// While emitting one assignment's reverse: the adjoints of its temporaries, set by the
+    /// node that uses each.
+    pub temp_adj: std::cell::RefCell<std::collections::HashMap<VarId, crate::adjoint::Adj>>,
     /// While emitting one assignment's reverse: its last operation, if its result is read back
     /// from the target (`analyse::reused_root`).
     pub root: Option<VarId>,
@@ -99,7 +103,6 @@ const MAX_SHIFT: isize = 4;
 
 impl<'a> Emitter<'a> {
     pub fn new(f: &'a Func, facts: &'a Facts) -> Self {
-        let float = &f.float;
         let mut decl: Vec<Decl> = f
             .vars
             .iter()
@@ -147,7 +150,7 @@ impl<'a> Emitter<'a> {
             f,
             facts,
             decl,
-            t: quote!(::core::primitive::#float),
+            t: fixed("__F").into_token_stream(),
             depth: 0,
             record: true,
             loops: 0,
@@ -155,6 +158,7 @@ impl<'a> Emitter<'a> {
             shift: None,
             zero: Default::default(),
             leaves: Default::default(),
+            temp_adj: Default::default(),
             root: None,
             in_fused: false,
             hoist: Default::default(),
@@ -947,7 +951,7 @@ pub fn companion(
     target: &Ident,
 ) -> TokenStream {
     let e = Emitter::new(f, facts);
-    let t = &e.t;
+    let t = float_path(f);
     let vis = &item.vis;
     let float = &f.float;
     let mut params = Vec::new();
@@ -998,6 +1002,12 @@ pub fn companion(
     }
 }
 
+/// The function's float type, spelled so that no user item can shadow it.
+fn float_path(f: &Func) -> TokenStream {
+    let float = &f.float;
+    quote!(::core::primitive::#float)
+}
+
 /// Whether a scalar parameter is a float of the function's float type (a gradient slot of the
 /// companion).
 fn float_param(p: &Param, float: &Ident) -> bool {
@@ -1016,7 +1026,8 @@ pub fn emit(
     hidden: bool,
 ) -> TokenStream {
     let mut e = Emitter::new(f, facts);
-    let t = e.t.clone();
+    let t = float_path(f);
+    let alias = e.t.clone();
     let vis = &item.vis;
     let items = &f.items;
     let (params, checks, grads) = signature(&e, f);
@@ -1060,11 +1071,12 @@ pub fn emit(
         #doc
         #allows
         #vis fn #name(#(#params),*) -> (#t, [#t; #k]) {
+            type #alias = #t;
             #(#items)*
             #(#checks)*
             #hoisted
             #forward
-            let #value: #t = #ret;
+            let #value: #alias = #ret;
             #adjoints
             #reverse
             (#value, [#(#grads),*])

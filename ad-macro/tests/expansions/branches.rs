@@ -20,15 +20,16 @@ fn branchy_grad(
     x_1: f64,
     y_2: f64,
 ) -> (::core::primitive::f64, [::core::primitive::f64; 2usize]) {
-    let mut ret_0: ::core::primitive::f64 = 0.0;
+    type __F = ::core::primitive::f64;
+    let mut ret_0: __F = 0.0;
     let mut returned_4 = ::core::default::Default::default();
-    let mut z_7: ::core::primitive::f64 = 0.0;
-    let mut _if_8: ::core::primitive::f64 = 0.0;
+    let mut z_7: __F = 0.0;
+    let mut _if_8: __F = 0.0;
     let mut cond_9 = ::core::default::Default::default();
     returned_4 = false;
     let mut cond_3 = x_1 > y_2;
     if cond_3 {
-        let _t_5: ::core::primitive::f64 = x_1 * y_2;
+        let _t_5: __F = x_1 * y_2;
         ret_0 = _t_5;
         returned_4 = true;
     }
@@ -36,63 +37,59 @@ fn branchy_grad(
     if go_6 {
         cond_9 = y_2 > 0.0;
         if cond_9 {
-            let _t_10: ::core::primitive::f64 = y_2.sin();
+            let _t_10: __F = y_2.sin();
             _if_8 = _t_10;
         } else {
-            let _t_11: ::core::primitive::f64 = y_2.cos();
+            let _t_11: __F = y_2.cos();
             _if_8 = _t_11;
         }
         z_7 = _if_8;
-        let _t_12: ::core::primitive::f64 = x_1 * z_7;
+        let _t_12: __F = x_1 * z_7;
         ret_0 = _t_12;
     }
-    let __value: ::core::primitive::f64 = ret_0;
-    let mut ret_0_bar: ::core::primitive::f64 = 0.0;
-    let mut x_1_bar: ::core::primitive::f64 = 0.0;
-    let mut y_2_bar: ::core::primitive::f64 = 0.0;
-    let mut z_7_bar: ::core::primitive::f64 = 0.0;
-    let mut _if_8_bar: ::core::primitive::f64 = 0.0;
+    let __value: __F = ret_0;
+    let mut ret_0_bar: __F = 0.0;
+    let mut x_1_bar: __F = 0.0;
+    let mut y_2_bar: __F = 0.0;
+    let mut z_7_bar: __F = 0.0;
+    let mut _if_8_bar: __F = 0.0;
     ret_0_bar = 1.0;
     if go_6 {
         {
-            let __g: ::core::primitive::f64 = ret_0_bar;
+            let __g: __F = ret_0_bar;
             ret_0_bar = 0.0;
-            let _t_12_bar: ::core::primitive::f64 = 1.0;
-            x_1_bar += __g * (_t_12_bar * z_7);
-            z_7_bar += __g * (_t_12_bar * x_1);
+            x_1_bar += __g * (z_7);
+            z_7_bar += __g * (x_1);
         }
         {
-            let __g: ::core::primitive::f64 = z_7_bar;
+            let __g: __F = z_7_bar;
             z_7_bar = 0.0;
-            _if_8_bar += __g * (1.0);
+            _if_8_bar += __g;
         }
         if cond_9 {
             {
-                let __g: ::core::primitive::f64 = _if_8_bar;
+                let __g: __F = _if_8_bar;
                 _if_8_bar = 0.0;
-                let _t_10: ::core::primitive::f64 = y_2.sin();
-                let _t_10_bar: ::core::primitive::f64 = 1.0;
+                let _t_10: __F = y_2.sin();
                 let __d10x0 = ::ad::__private::rules::sin(y_2, _t_10);
-                y_2_bar += __g * (_t_10_bar * __d10x0);
+                y_2_bar += __g * (__d10x0);
             }
         } else {
             {
-                let __g: ::core::primitive::f64 = _if_8_bar;
+                let __g: __F = _if_8_bar;
                 _if_8_bar = 0.0;
-                let _t_11: ::core::primitive::f64 = y_2.cos();
-                let _t_11_bar: ::core::primitive::f64 = 1.0;
+                let _t_11: __F = y_2.cos();
                 let __d11x0 = ::ad::__private::rules::cos(y_2, _t_11);
-                y_2_bar += __g * (_t_11_bar * __d11x0);
+                y_2_bar += __g * (__d11x0);
             }
         }
     }
     if cond_3 {
         {
-            let __g: ::core::primitive::f64 = ret_0_bar;
+            let __g: __F = ret_0_bar;
             ret_0_bar = 0.0;
-            let _t_5_bar: ::core::primitive::f64 = 1.0;
-            x_1_bar += __g * (_t_5_bar * y_2);
-            y_2_bar += __g * (_t_5_bar * x_1);
+            x_1_bar += __g * (y_2);
+            y_2_bar += __g * (x_1);
         }
     }
     (__value, [x_1_bar, y_2_bar])

@@ -16,26 +16,23 @@ fn f_grad(
     x_1: f64,
     y_2: f64,
 ) -> (::core::primitive::f64, [::core::primitive::f64; 2usize]) {
-    let _t_3: ::core::primitive::f64 = x_1.powi(3);
-    let _t_4: ::core::primitive::f64 = 3.0 * y_2;
-    let _t_5: ::core::primitive::f64 = x_1 + _t_4;
-    let _t_6: ::core::primitive::f64 = _t_3 * _t_5;
-    let mut ret_0: ::core::primitive::f64 = _t_6;
-    let __value: ::core::primitive::f64 = ret_0;
-    let mut ret_0_bar: ::core::primitive::f64 = 0.0;
-    let mut x_1_bar: ::core::primitive::f64 = 0.0;
-    let mut y_2_bar: ::core::primitive::f64 = 0.0;
+    type __F = ::core::primitive::f64;
+    let _t_3: __F = x_1.powi(3);
+    let _t_4: __F = 3.0 * y_2;
+    let _t_5: __F = x_1 + _t_4;
+    let _t_6: __F = _t_3 * _t_5;
+    let mut ret_0: __F = _t_6;
+    let __value: __F = ret_0;
+    let mut ret_0_bar: __F = 0.0;
+    let mut x_1_bar: __F = 0.0;
+    let mut y_2_bar: __F = 0.0;
     ret_0_bar = 1.0;
     {
-        let __g: ::core::primitive::f64 = ret_0_bar;
+        let __g: __F = ret_0_bar;
         ret_0_bar = 0.0;
-        let _t_6_bar: ::core::primitive::f64 = 1.0;
-        let _t_3_bar: ::core::primitive::f64 = _t_6_bar * _t_5;
-        let _t_5_bar: ::core::primitive::f64 = _t_6_bar * _t_3;
-        let _t_4_bar: ::core::primitive::f64 = _t_5_bar;
         let __d3x0 = ::ad::__private::rules::powi(x_1, 3, _t_3);
-        x_1_bar = __g * ((_t_5_bar) + (_t_3_bar * __d3x0));
-        y_2_bar = __g * (_t_4_bar * 3.0);
+        x_1_bar = __g * ((_t_3) + (_t_5 * __d3x0));
+        y_2_bar = __g * (_t_3 * 3.0);
     }
     (__value, [x_1_bar, y_2_bar])
 }

@@ -21,49 +21,47 @@ fn logistic_grad(
     r_2: f64,
     steps_3: usize,
 ) -> (::core::primitive::f64, [::core::primitive::f64; 2usize]) {
-    let mut x_4: ::core::primitive::f64 = 0.0;
+    type __F = ::core::primitive::f64;
+    let mut x_4: __F = 0.0;
     let mut x_4_tape = ::ad::__private::Tape::new();
     x_4 = x0_1;
     let mut lo_5 = 0;
     let mut hi_6 = steps_3;
     x_4_tape.reserve_exact(1usize * ::core::iter::Iterator::size_hint(&(lo_5..hi_6)).0);
     for _i_7 in (lo_5..hi_6) {
-        let _t_8: ::core::primitive::f64 = r_2 * x_4;
-        let _t_9: ::core::primitive::f64 = 1.0 - x_4;
-        let _t_10: ::core::primitive::f64 = _t_8 * _t_9;
+        let _t_8: __F = r_2 * x_4;
+        let _t_9: __F = 1.0 - x_4;
+        let _t_10: __F = _t_8 * _t_9;
         x_4_tape.push(x_4);
         x_4 = _t_10;
     }
-    let mut ret_0: ::core::primitive::f64 = x_4;
-    let __value: ::core::primitive::f64 = ret_0;
-    let mut ret_0_bar: ::core::primitive::f64 = 0.0;
-    let mut x0_1_bar: ::core::primitive::f64 = 0.0;
-    let mut r_2_bar: ::core::primitive::f64 = 0.0;
-    let mut x_4_bar: ::core::primitive::f64 = 0.0;
+    let mut ret_0: __F = x_4;
+    let __value: __F = ret_0;
+    let mut ret_0_bar: __F = 0.0;
+    let mut x0_1_bar: __F = 0.0;
+    let mut r_2_bar: __F = 0.0;
+    let mut x_4_bar: __F = 0.0;
     ret_0_bar = 1.0;
     {
-        let __g: ::core::primitive::f64 = ret_0_bar;
+        let __g: __F = ret_0_bar;
         ret_0_bar = 0.0;
-        x_4_bar = __g * (1.0);
+        x_4_bar = __g;
     }
     for _i_7 in (lo_5..hi_6).rev() {
         {
-            let __g: ::core::primitive::f64 = x_4_bar;
+            let __g: __F = x_4_bar;
             x_4_bar = 0.0;
             x_4 = x_4_tape.pop();
-            let _t_8: ::core::primitive::f64 = r_2 * x_4;
-            let _t_9: ::core::primitive::f64 = 1.0 - x_4;
-            let _t_10_bar: ::core::primitive::f64 = 1.0;
-            let _t_8_bar: ::core::primitive::f64 = _t_10_bar * _t_9;
-            let _t_9_bar: ::core::primitive::f64 = _t_10_bar * _t_8;
-            x_4_bar = __g * ((-_t_9_bar) + (_t_8_bar * r_2));
-            r_2_bar += __g * (_t_8_bar * x_4);
+            let _t_8: __F = r_2 * x_4;
+            let _t_9: __F = 1.0 - x_4;
+            x_4_bar = __g * ((-_t_8) + (_t_9 * r_2));
+            r_2_bar += __g * (_t_9 * x_4);
         }
     }
     {
-        let __g: ::core::primitive::f64 = x_4_bar;
+        let __g: __F = x_4_bar;
         x_4_bar = 0.0;
-        x0_1_bar += __g * (1.0);
+        x0_1_bar += __g;
     }
     (__value, [x0_1_bar, r_2_bar])
 }

@@ -22,70 +22,59 @@ fn rosen_grad(
     x_1: &[f64],
     x_1_bar: &mut [f64],
 ) -> (::core::primitive::f64, [::core::primitive::f64; 0usize]) {
+    type __F = ::core::primitive::f64;
     ::core::assert!(
         x_1_bar.len() == x_1.len(),
         "ad: the shadow of `x` has length {} but `x` has length {}", x_1_bar.len(), x_1
         .len()
     );
     x_1_bar.fill(0.0);
-    let mut s_2: ::core::primitive::f64 = 0.0;
-    let mut a_6: ::core::primitive::f64 = 0.0;
-    let mut b_12: ::core::primitive::f64 = 0.0;
+    let mut s_2: __F = 0.0;
+    let mut a_6: __F = 0.0;
+    let mut b_12: __F = 0.0;
     s_2 = 0.0;
     let mut lo_3 = 0;
     let mut hi_4 = x_1.len() - 1;
-    let mut s_2_bar: ::core::primitive::f64 = 0.0;
-    let mut a_6_bar: ::core::primitive::f64 = 0.0;
-    let mut b_12_bar: ::core::primitive::f64 = 0.0;
+    let mut s_2_bar: __F = 0.0;
+    let mut a_6_bar: __F = 0.0;
+    let mut b_12_bar: __F = 0.0;
     s_2_bar = 1.0;
-    let mut __carry1x0: ::core::primitive::f64 = 0.0;
+    let mut __carry1x0: __F = 0.0;
     for i_5 in (lo_3..hi_4) {
-        let _t_7: ::core::primitive::f64 = x_1[i_5 + 1];
-        let _t_8: ::core::primitive::f64 = x_1[i_5];
-        let _t_9: ::core::primitive::f64 = x_1[i_5];
-        let _t_10: ::core::primitive::f64 = _t_8 * _t_9;
-        let _t_11: ::core::primitive::f64 = _t_7 - _t_10;
+        let _t_7: __F = x_1[i_5 + 1];
+        let _t_8: __F = x_1[i_5];
+        let _t_9: __F = x_1[i_5];
+        let _t_10: __F = _t_8 * _t_9;
+        let _t_11: __F = _t_7 - _t_10;
         a_6 = _t_11;
-        let _t_13: ::core::primitive::f64 = x_1[i_5];
-        let _t_14: ::core::primitive::f64 = 1.0 - _t_13;
+        let _t_13: __F = x_1[i_5];
+        let _t_14: __F = 1.0 - _t_13;
         b_12 = _t_14;
-        let _t_15: ::core::primitive::f64 = 100.0 * a_6;
-        let _t_16: ::core::primitive::f64 = _t_15 * a_6;
-        let _t_17: ::core::primitive::f64 = b_12 * b_12;
-        let _t_18: ::core::primitive::f64 = _t_16 + _t_17;
-        let _t_19: ::core::primitive::f64 = s_2 + _t_18;
+        let _t_15: __F = 100.0 * a_6;
+        let _t_16: __F = _t_15 * a_6;
+        let _t_17: __F = b_12 * b_12;
+        let _t_18: __F = _t_16 + _t_17;
+        let _t_19: __F = s_2 + _t_18;
         s_2 = _t_19;
-        let mut __acc1x0: ::core::primitive::f64 = 0.0;
-        let mut __acc1x1: ::core::primitive::f64 = 0.0;
+        let mut __acc1x0: __F = 0.0;
+        let mut __acc1x1: __F = 0.0;
         {
-            let __g: ::core::primitive::f64 = s_2_bar;
+            let __g: __F = s_2_bar;
             s_2_bar = 0.0;
-            let _t_19_bar: ::core::primitive::f64 = 1.0;
-            let _t_18_bar: ::core::primitive::f64 = _t_19_bar;
-            let _t_16_bar: ::core::primitive::f64 = _t_18_bar;
-            let _t_17_bar: ::core::primitive::f64 = _t_18_bar;
-            let _t_15_bar: ::core::primitive::f64 = _t_16_bar * a_6;
-            s_2_bar = __g * (_t_19_bar);
-            b_12_bar = __g * ((_t_17_bar * b_12) + (_t_17_bar * b_12));
-            a_6_bar = __g * ((_t_16_bar * _t_15) + (_t_15_bar * 100.0));
+            s_2_bar = __g;
+            b_12_bar = __g * ((b_12) + (b_12));
+            a_6_bar = __g * ((_t_15) + (a_6 * 100.0));
         }
         {
-            let __g: ::core::primitive::f64 = b_12_bar;
+            let __g: __F = b_12_bar;
             b_12_bar = 0.0;
-            let _t_14_bar: ::core::primitive::f64 = 1.0;
-            let _t_13_bar: ::core::primitive::f64 = -_t_14_bar;
-            __acc1x0 = __g * (_t_13_bar);
+            __acc1x0 = -__g;
         }
         {
-            let __g: ::core::primitive::f64 = a_6_bar;
+            let __g: __F = a_6_bar;
             a_6_bar = 0.0;
-            let _t_11_bar: ::core::primitive::f64 = 1.0;
-            let _t_7_bar: ::core::primitive::f64 = _t_11_bar;
-            let _t_10_bar: ::core::primitive::f64 = -_t_11_bar;
-            let _t_8_bar: ::core::primitive::f64 = _t_10_bar * _t_9;
-            let _t_9_bar: ::core::primitive::f64 = _t_10_bar * _t_8;
-            __acc1x0 += __g * ((_t_9_bar) + (_t_8_bar));
-            __acc1x1 = __g * (_t_7_bar);
+            __acc1x0 += __g * ((-_t_8) + (-_t_9));
+            __acc1x1 = __g;
         }
         if let ::core::option::Option::Some(__e) = x_1_bar.get_mut(i_5) {
             *__e += __carry1x0 + __acc1x0;
@@ -96,17 +85,17 @@ fn rosen_grad(
         *__e += __carry1x0;
     }
     s_2_bar = 0.0;
-    let mut ret_0: ::core::primitive::f64 = s_2;
-    let __value: ::core::primitive::f64 = ret_0;
-    let mut ret_0_bar: ::core::primitive::f64 = 0.0;
+    let mut ret_0: __F = s_2;
+    let __value: __F = ret_0;
+    let mut ret_0_bar: __F = 0.0;
     ret_0_bar = 1.0;
     {
-        let __g: ::core::primitive::f64 = ret_0_bar;
+        let __g: __F = ret_0_bar;
         ret_0_bar = 0.0;
-        s_2_bar += __g * (1.0);
+        s_2_bar += __g;
     }
     {
-        let __g: ::core::primitive::f64 = s_2_bar;
+        let __g: __F = s_2_bar;
         s_2_bar = 0.0;
     }
     (__value, [])
