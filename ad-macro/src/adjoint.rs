@@ -469,6 +469,37 @@ impl Emitter<'_> {
     /// Which temporaries of a statement the reverse sweep must recompute: the operands and
     /// results of rules whose partials depend on values, and what those are computed from.
     fn needed_temps(&self, temps: &[Node], root: Option<VarId>) -> Vec<bool> {
+        let mut need = self.read_temps(temps, root);
+        let pos = |id: VarId| temps.iter().position(|n| n.id == id);
+        // Close over dependencies: a needed temporary needs its operands (children come first).
+        for k in (0..temps.len()).rev() {
+            if !need[k] {
+                continue;
+            }
+            let mut deps = Vec::new();
+            match &temps[k].rhs {
+                Rhs::Op { args, .. } => deps.extend(args.iter()),
+                Rhs::Call { args, .. } => deps.extend(args.iter().filter_map(|a| match a {
+                    CallArg::Float(o) => Some(o),
+                    _ => None,
+                })),
+                _ => {}
+            }
+            for d in deps {
+                if let Operand::Var(v) = d {
+                    if let Some(p) = pos(*v) {
+                        need[p] = true;
+                    }
+                }
+            }
+        }
+        need
+    }
+
+    /// The temporaries of a statement whose values the partials read: the operands and results
+    /// of rules whose partials depend on values. The forward sweep names these; it writes the
+    /// others into the expressions that use them.
+    pub fn read_temps(&self, temps: &[Node], root: Option<VarId>) -> Vec<bool> {
         let mut need = vec![false; temps.len()];
         let pos = |id: VarId| temps.iter().position(|n| n.id == id);
         for (k, node) in temps.iter().enumerate() {
@@ -500,28 +531,6 @@ impl Emitter<'_> {
                     }
                 }
                 _ => {}
-            }
-        }
-        // Close over dependencies: a needed temporary needs its operands (children come first).
-        for k in (0..temps.len()).rev() {
-            if !need[k] {
-                continue;
-            }
-            let mut deps = Vec::new();
-            match &temps[k].rhs {
-                Rhs::Op { args, .. } => deps.extend(args.iter()),
-                Rhs::Call { args, .. } => deps.extend(args.iter().filter_map(|a| match a {
-                    CallArg::Float(o) => Some(o),
-                    _ => None,
-                })),
-                _ => {}
-            }
-            for d in deps {
-                if let Operand::Var(v) = d {
-                    if let Some(p) = pos(*v) {
-                        need[p] = true;
-                    }
-                }
             }
         }
         need

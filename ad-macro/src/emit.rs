@@ -252,6 +252,86 @@ impl<'a> Emitter<'a> {
         quote!(#(#lets)*)
     }
 
+    /// A statement's temporaries as `let`s where `keep` says so or where the value's type would
+    /// be ambiguous, each other one written, in parentheses, into the expression that uses it
+    /// (every temporary is used once; one used more is named). Returns the `let`s and the
+    /// statement's value.
+    pub fn inlined_temps(
+        &self,
+        temps: &[Node],
+        keep: &[bool],
+        value: &Operand,
+    ) -> (TokenStream, TokenStream) {
+        let pos = |v: VarId| temps.iter().position(|n| n.id == v);
+        let mut uses = vec![0usize; temps.len()];
+        let mut count = |o: &Operand| {
+            if let Some(p) = o.var().and_then(pos) {
+                uses[p] += 1;
+            }
+        };
+        for n in temps {
+            match &n.rhs {
+                Rhs::Op { args, .. } => args.iter().for_each(&mut count),
+                Rhs::Call { args, .. } => args.iter().for_each(|a| {
+                    if let CallArg::Float(o) = a {
+                        count(o)
+                    }
+                }),
+                _ => {}
+            }
+        }
+        count(value);
+        let mut inline: Vec<Option<TokenStream>> = vec![None; temps.len()];
+        // Whether a temporary's type is known without an annotation (a literal alone, or an
+        // arbitrary expression, may be ambiguous).
+        let mut typed = vec![false; temps.len()];
+        let operand = |o: &Operand, inline: &mut Vec<Option<TokenStream>>| -> TokenStream {
+            match o.var().and_then(pos).map(|p| (p, inline[p].take())) {
+                // A load binds as tightly as any use of it.
+                Some((p, Some(e))) if matches!(temps[p].rhs, Rhs::Load { .. }) => e,
+                Some((_, Some(e))) => quote!((#e)),
+                _ => self.operand(o),
+            }
+        };
+        let t = &self.t;
+        let mut lets = TokenStream::new();
+        for (k, n) in temps.iter().enumerate() {
+            let (e, ty) = match &n.rhs {
+                Rhs::Op { op, args, int_arg } => {
+                    let ty = args
+                        .iter()
+                        .any(|a| a.var().is_some_and(|v| pos(v).is_none_or(|p| typed[p])));
+                    let args: Vec<_> = args.iter().map(|a| operand(a, &mut inline)).collect();
+                    (
+                        op.forward(&args, int_arg.as_ref().map(|c| &c.tokens), n.span),
+                        ty,
+                    )
+                }
+                Rhs::Call { path, args } => {
+                    let args: Vec<_> = args
+                        .iter()
+                        .map(|a| match a {
+                            CallArg::Float(o) => operand(o, &mut inline),
+                            _ => self.call_arg(a),
+                        })
+                        .collect();
+                    (quote!(#path(#(#args),*)), true)
+                }
+                Rhs::Load { .. } => (self.node_expr(n), true),
+                Rhs::Expr(_) => (self.node_expr(n), false),
+            };
+            if keep[k] || uses[k] != 1 || !ty {
+                let id = self.ident(n.id);
+                lets.extend(quote!(let #id: #t = #e;));
+            } else {
+                inline[k] = Some(e);
+            }
+            typed[k] = true;
+        }
+        let val = operand(value, &mut inline);
+        (lets, val)
+    }
+
     /// `let` for a variable declared in place, nothing for a hoisted one.
     fn let_for(&self, v: VarId) -> TokenStream {
         if self.decl[v] != Decl::InPlace {
@@ -317,11 +397,24 @@ impl<'a> Emitter<'a> {
                 value,
                 span,
             } => {
-                let mut temps_ts = self.temps(temps, None);
+                // Temporaries the reverse sweep reads are named; the others are written into
+                // the expressions that use them (fewer tokens and locals, and fewer nested
+                // `let` scopes: LLVM's debug info overflows its stack on a few thousand).
+                let root = crate::analyse::reused_root(self.facts, s);
+                let mut keep = self.read_temps(temps, root);
+                let fused_saves = record && self.in_fused && self.depth >= 2;
+                let saved = if fused_saves {
+                    self.saved_temps(s)
+                } else {
+                    Vec::new()
+                };
+                for (k, s) in keep.iter_mut().zip(&saved) {
+                    *k |= *s;
+                }
+                let (mut temps_ts, val) = self.inlined_temps(temps, &keep, value);
                 // Below a fused loop's top level: keep the expensive results its reverse reads.
-                if record && self.in_fused && self.depth >= 2 {
+                if fused_saves {
                     let tape = fixed("__temps");
-                    let saved = self.saved_temps(s);
                     let pushes = temps.iter().zip(&saved).filter(|(_, s)| **s).map(|(n, _)| {
                         let id = self.ident(n.id);
                         quote!(#tape.push(#id);)
@@ -329,7 +422,6 @@ impl<'a> Emitter<'a> {
                     temps_ts = quote!(#temps_ts #(#pushes)*);
                 }
                 let span = *span;
-                let val = self.operand(value);
                 match place {
                     Place::Var(v) => {
                         let id = self.ident(*v);

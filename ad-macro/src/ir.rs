@@ -67,6 +67,15 @@ pub enum Operand {
     Const(TokenStream),
 }
 
+impl Operand {
+    pub fn var(&self) -> Option<VarId> {
+        match self {
+            Operand::Var(v) => Some(*v),
+            Operand::Const(_) => None,
+        }
+    }
+}
+
 /// Inactive code copied into the output, with the variables it reads (already renamed).
 #[derive(Clone, Debug)]
 pub struct Code {

@@ -29,8 +29,7 @@ fn branchy_grad(
     returned_4 = false;
     let mut cond_3 = x_1 > y_2;
     if cond_3 {
-        let _t_5: __F = x_1 * y_2;
-        ret_0 = _t_5;
+        ret_0 = (x_1 * y_2);
         returned_4 = true;
     }
     let mut go_6 = !(returned_4);
@@ -44,8 +43,7 @@ fn branchy_grad(
             _if_8 = _t_11;
         }
         z_7 = _if_8;
-        let _t_12: __F = x_1 * z_7;
-        ret_0 = _t_12;
+        ret_0 = (x_1 * z_7);
     }
     let __value: __F = ret_0;
     let mut ret_0_bar: __F = 0.0;

@@ -18,10 +18,8 @@ fn f_grad(
 ) -> (::core::primitive::f64, [::core::primitive::f64; 2usize]) {
     type __F = ::core::primitive::f64;
     let _t_3: __F = x_1.powi(3);
-    let _t_4: __F = 3.0 * y_2;
-    let _t_5: __F = x_1 + _t_4;
-    let _t_6: __F = _t_3 * _t_5;
-    let mut ret_0: __F = _t_6;
+    let _t_5: __F = x_1 + (3.0 * y_2);
+    let mut ret_0: __F = (_t_3 * _t_5);
     let __value: __F = ret_0;
     let mut ret_0_bar: __F = 0.0;
     let mut x_1_bar: __F = 0.0;
