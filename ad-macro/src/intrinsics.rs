@@ -13,6 +13,9 @@ macro_rules! ops {
         pub enum Op { $( $variant, )* }
 
         impl Op {
+            #[cfg(test)]
+            pub const ALL: &'static [Op] = &[$( Op::$variant, )*];
+
             /// The rule's name in `ad_runtime::rules`, which is also the method's name.
             pub fn name(self) -> &'static str {
                 match self { $( Op::$variant => $name, )* }
@@ -117,6 +120,50 @@ ops! {
 }
 
 impl Op {
+    /// Which inputs the runtime rule's formulas read: each float argument, then the result
+    /// (its parameters not named with a leading `_`; `rules_read_what_the_table_says` checks
+    /// the two agree). What a rule does not read is neither kept nor recomputed for it.
+    pub fn reads(self) -> &'static [bool] {
+        const R: bool = true;
+        const N: bool = false;
+        match self {
+            Op::Add | Op::Sub => &[N, N, N],
+            Op::Mul | Op::Atan2 | Op::Max | Op::Min => &[R, R, N],
+            Op::Div => &[N, R, R],
+            Op::Rem | Op::Powf | Op::Hypot | Op::Log => &[R, R, R],
+            Op::Copysign => &[R, N, R],
+            Op::MulAdd => &[R, R, N, N],
+            Op::Clamp => &[R, R, R, N],
+            Op::Neg
+            | Op::Signum
+            | Op::ToRadians
+            | Op::ToDegrees
+            | Op::Floor
+            | Op::Ceil
+            | Op::Round
+            | Op::Trunc
+            | Op::Fract => &[N, N],
+            Op::Tan | Op::Exp | Op::Exp2 | Op::Sqrt | Op::Cbrt | Op::Recip => &[N, R],
+            Op::Tanh | Op::ExpM1 => &[R, R],
+            Op::Sin
+            | Op::Cos
+            | Op::Asin
+            | Op::Acos
+            | Op::Atan
+            | Op::Sinh
+            | Op::Cosh
+            | Op::Asinh
+            | Op::Acosh
+            | Op::Atanh
+            | Op::Ln
+            | Op::Log2
+            | Op::Log10
+            | Op::Ln1p
+            | Op::Abs
+            | Op::Powi => &[R, N],
+        }
+    }
+
     /// Piecewise constant: the derivative is zero wherever it exists (the runtime's rule returns
     /// 0), so the result is inactive. No adjoint flows through it, which also keeps an infinite
     /// adjoint downstream (`x.floor().cbrt()` at 0) from turning into `inf · 0 = NaN`.
@@ -211,7 +258,7 @@ pub fn value_needs(op: Op, active: &[bool]) -> Vec<bool> {
             needs[1] = true;
             needs[2] = active[1];
         }
-        _ => needs.iter_mut().for_each(|x| *x = true),
+        _ => needs.copy_from_slice(op.reads()),
     }
     needs
 }
@@ -274,6 +321,28 @@ pub fn is_float_const(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `Op::reads` against the runtime's rules: a parameter named without a leading `_` is read.
+    #[test]
+    fn rules_read_what_the_table_says() {
+        let src = include_str!("../../ad-runtime/src/rules.rs");
+        for op in Op::ALL {
+            let head = format!("pub fn {}<T: Float>(", op.name());
+            let at = src
+                .find(&head)
+                .unwrap_or_else(|| panic!("no rule for {op:?}"))
+                + head.len();
+            let params = &src[at..at + src[at..].find(')').unwrap()];
+            let read: Vec<bool> = params
+                .split(',')
+                .map(str::trim)
+                .filter(|p| p.ends_with(": T"))
+                .map(|p| !p.starts_with('_'))
+                .collect();
+            assert_eq!(read.len(), op.kind().arity() + 1, "{op:?}: {params}");
+            assert_eq!(op.reads(), read.as_slice(), "{op:?}: {params}");
+        }
+    }
 
     #[test]
     fn method_lookup_excludes_operators() {

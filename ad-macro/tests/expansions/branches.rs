@@ -36,11 +36,9 @@ fn branchy_grad(
     if go_6 {
         cond_9 = y_2 > 0.0;
         if cond_9 {
-            let _t_10: __F = y_2.sin();
-            _if_8 = _t_10;
+            _if_8 = (y_2.sin());
         } else {
-            let _t_11: __F = y_2.cos();
-            _if_8 = _t_11;
+            _if_8 = (y_2.cos());
         }
         z_7 = _if_8;
         ret_0 = (x_1 * z_7);
@@ -68,16 +66,14 @@ fn branchy_grad(
             {
                 let __g: __F = _if_8_bar;
                 _if_8_bar = 0.0;
-                let _t_10: __F = y_2.sin();
-                let __d10x0 = ::ad::__private::rules::sin(y_2, _t_10);
+                let __d10x0 = ::ad::__private::rules::sin(y_2, 0.0 as __F);
                 y_2_bar += __g * (__d10x0);
             }
         } else {
             {
                 let __g: __F = _if_8_bar;
                 _if_8_bar = 0.0;
-                let _t_11: __F = y_2.cos();
-                let __d11x0 = ::ad::__private::rules::cos(y_2, _t_11);
+                let __d11x0 = ::ad::__private::rules::cos(y_2, 0.0 as __F);
                 y_2_bar += __g * (__d11x0);
             }
         }

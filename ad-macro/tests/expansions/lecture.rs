@@ -28,7 +28,7 @@ fn f_grad(
     {
         let __g: __F = ret_0_bar;
         ret_0_bar = 0.0;
-        let __d3x0 = ::ad::__private::rules::powi(x_1, 3, _t_3);
+        let __d3x0 = ::ad::__private::rules::powi(x_1, 3, 0.0 as __F);
         x_1_bar = __g * ((_t_3) + (_t_5 * __d3x0));
         y_2_bar = __g * (_t_3 * 3.0);
     }
