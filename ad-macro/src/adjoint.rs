@@ -107,12 +107,18 @@ impl Emitter<'_> {
     /// Adjoint variables, declared (zero) between the sweeps.
     pub fn adjoint_decls(&self) -> TokenStream {
         let mut out = Vec::new();
+        let mut floats = Vec::new();
         for (v, var) in self.f.vars.iter().enumerate() {
             if !self.facts.active[v] || var.role == Role::Temp || self.early[v] {
                 continue;
             }
-            out.push(self.adjoint_decl(v));
+            if var.sort == Sort::Float {
+                floats.push(self.bar(v));
+            } else {
+                out.push(self.adjoint_decl(v));
+            }
         }
+        out.push(self.zeros(floats));
         quote!(#(#out)*)
     }
 

@@ -910,11 +910,15 @@ impl<'a> Emitter<'a> {
     pub fn hoisted(&self) -> TokenStream {
         let t = &self.t;
         let mut out = Vec::new();
+        let mut floats = Vec::new();
         for (v, var) in self.f.vars.iter().enumerate() {
             if self.decl[v] == Decl::Hoisted {
                 let id = self.ident(v);
                 out.push(match var.sort {
-                    Sort::Float => quote!(let mut #id: #t = 0.0;),
+                    Sort::Float => {
+                        floats.push(id);
+                        continue;
+                    }
                     Sort::Buffer => match &var.array_len {
                         Some(len) => quote!(let mut #id = [0.0 as #t; #len];),
                         None => quote!(let mut #id: ::std::vec::Vec<#t> = ::std::vec::Vec::new();),
@@ -956,12 +960,11 @@ impl<'a> Emitter<'a> {
                 }
                 Save::Slot => {
                     let s = self.slot(v, site);
-                    let sort = self.f.vars[v].sort;
-                    out.push(if elem || sort == Sort::Float {
-                        quote!(let mut #s: #t = 0.0;)
+                    if elem || self.f.vars[v].sort == Sort::Float {
+                        floats.push(s);
                     } else {
-                        quote!(let mut #s = ::core::default::Default::default();)
-                    });
+                        out.push(quote!(let mut #s = ::core::default::Default::default();));
+                    }
                 }
             }
         });
@@ -979,7 +982,25 @@ impl<'a> Emitter<'a> {
             let tape = self.decl_tape(v);
             out.push(quote!(let mut #tape = ::ad::__private::Tape::new();));
         }
+        out.push(self.zeros(floats));
         quote!(#(#out)*)
+    }
+
+    /// `let mut` for float variables, all zero: array patterns of up to 64 names. Each `let`
+    /// opens a scope nested in the previous one's, and LLVM's debug info recurses on that
+    /// nesting: a few thousand single `let`s crash a debug build.
+    pub fn zeros(&self, ids: Vec<Ident>) -> TokenStream {
+        let t = &self.t;
+        let mut out = TokenStream::new();
+        for chunk in ids.chunks(64) {
+            if let [id] = chunk {
+                out.extend(quote!(let mut #id: #t = 0.0;));
+            } else {
+                let n = chunk.len();
+                out.extend(quote!(let [#(mut #chunk),*]: [#t; #n] = [0.0; #n];));
+            }
+        }
+        out
     }
 }
 

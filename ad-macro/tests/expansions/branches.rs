@@ -21,11 +21,9 @@ fn branchy_grad(
     y_2: f64,
 ) -> (::core::primitive::f64, [::core::primitive::f64; 2usize]) {
     type __F = ::core::primitive::f64;
-    let mut ret_0: __F = 0.0;
     let mut returned_4 = ::core::default::Default::default();
-    let mut z_7: __F = 0.0;
-    let mut _if_8: __F = 0.0;
     let mut cond_9 = ::core::default::Default::default();
+    let [mut ret_0, mut z_7, mut _if_8]: [__F; 3usize] = [0.0; 3usize];
     returned_4 = false;
     let mut cond_3 = x_1 > y_2;
     if cond_3 {
@@ -44,11 +42,8 @@ fn branchy_grad(
         ret_0 = (x_1 * z_7);
     }
     let __value: __F = ret_0;
-    let mut ret_0_bar: __F = 0.0;
-    let mut x_1_bar: __F = 0.0;
-    let mut y_2_bar: __F = 0.0;
-    let mut z_7_bar: __F = 0.0;
-    let mut _if_8_bar: __F = 0.0;
+    let [mut ret_0_bar, mut x_1_bar, mut y_2_bar, mut z_7_bar, mut _if_8_bar,
+    ]: [__F; 5usize] = [0.0; 5usize];
     ret_0_bar = 1.0;
     if go_6 {
         {

@@ -21,9 +21,7 @@ fn f_grad(
     let _t_5: __F = x_1 + (3.0 * y_2);
     let mut ret_0: __F = (_t_3 * _t_5);
     let __value: __F = ret_0;
-    let mut ret_0_bar: __F = 0.0;
-    let mut x_1_bar: __F = 0.0;
-    let mut y_2_bar: __F = 0.0;
+    let [mut ret_0_bar, mut x_1_bar, mut y_2_bar]: [__F; 3usize] = [0.0; 3usize];
     ret_0_bar = 1.0;
     {
         let __g: __F = ret_0_bar;

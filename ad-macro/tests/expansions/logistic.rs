@@ -22,8 +22,8 @@ fn logistic_grad(
     steps_3: usize,
 ) -> (::core::primitive::f64, [::core::primitive::f64; 2usize]) {
     type __F = ::core::primitive::f64;
-    let mut x_4: __F = 0.0;
     let mut x_4_tape = ::ad::__private::Tape::new();
+    let mut x_4: __F = 0.0;
     x_4 = x0_1;
     let mut lo_5 = 0;
     let mut hi_6 = steps_3;
@@ -36,10 +36,7 @@ fn logistic_grad(
     }
     let mut ret_0: __F = x_4;
     let __value: __F = ret_0;
-    let mut ret_0_bar: __F = 0.0;
-    let mut x0_1_bar: __F = 0.0;
-    let mut r_2_bar: __F = 0.0;
-    let mut x_4_bar: __F = 0.0;
+    let [mut ret_0_bar, mut x0_1_bar, mut r_2_bar, mut x_4_bar]: [__F; 4usize] = [0.0; 4usize];
     ret_0_bar = 1.0;
     {
         let __g: __F = ret_0_bar;

@@ -29,9 +29,7 @@ fn rosen_grad(
         .len()
     );
     x_1_bar.fill(0.0);
-    let mut s_2: __F = 0.0;
-    let mut a_6: __F = 0.0;
-    let mut b_12: __F = 0.0;
+    let [mut s_2, mut a_6, mut b_12]: [__F; 3usize] = [0.0; 3usize];
     s_2 = 0.0;
     let mut lo_3 = 0;
     let mut hi_4 = x_1.len() - 1;
