@@ -98,6 +98,60 @@ fn loads_under_a_branch_beyond_the_slice() {
 }
 
 #[gradient]
+fn reads_past_the_end(x: &[f64], m: usize) -> f64 {
+    let mut s = 0.0;
+    for i in 0..m {
+        s += x[i] * x[i + 1] - x[i].sin();
+    }
+    s
+}
+
+/// The last iteration's bounds check runs before a fused loop: the gradient panics for exactly
+/// the ranges the function panics for.
+#[test]
+fn loads_past_the_end_panic_as_in_the_function() {
+    let x = data(5, 3);
+    for m in 0..=6 {
+        let f = std::panic::catch_unwind(|| reads_past_the_end(&x, m));
+        let grad = std::panic::catch_unwind(|| {
+            let mut g = vec![f64::NAN; x.len()];
+            let (v, _) = reads_past_the_end_grad(&x, &mut g, m);
+            (v, g)
+        });
+        match (f, grad) {
+            (Ok(v), Ok((w, g))) => {
+                assert_eq!(v, w);
+                assert_fd(|x| reads_past_the_end(x, m), &x, &g);
+            }
+            (Err(_), Err(_)) => assert!(m >= 5),
+            (f, _) => panic!("m = {m}: the function panicked: {}", f.is_err()),
+        }
+    }
+}
+
+#[gradient]
+fn two_passes(x: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..x.len() - 1 {
+        s += x[i] * x[i + 1];
+    }
+    let mut t = x[0] * 0.5;
+    for i in 1..x.len() {
+        t += (x[i] - x[i - 1]).powi(2) + x[i].sin();
+    }
+    s * 0.25 + t
+}
+
+/// The first fused loop over a slice stores each element of its shadow once; a later one, and
+/// the reverse of code outside them, add to it.
+#[test]
+fn later_loops_add_to_the_shadow_the_first_stored() {
+    for n in [1, 2, 3, 7] {
+        check_slice_fn!(two_passes, two_passes_grad, data(n, 40 + n as u64));
+    }
+}
+
+#[gradient]
 fn empty_range(x: &[f64], lo: usize) -> f64 {
     let mut s = x[0];
     for i in lo..x.len() - 1 {

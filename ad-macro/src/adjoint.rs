@@ -408,7 +408,7 @@ impl Emitter<'_> {
                     .unwrap_or_default();
                 let start = self.ident(range.start);
                 let [carries, accs, stores, flush_carries] =
-                    self.carry_code(&shift, &i, &start, true);
+                    self.carry_code(&shift, &i, &start, true, &Default::default());
                 let b = quote!(#(#accs)* #b #(#stores)*);
                 let frame = self.hoist.borrow_mut().pop().expect("pushed above");
                 let t = &self.t;
@@ -727,6 +727,7 @@ impl Emitter<'_> {
                     let acc = Emitter::acc_ident(b, k);
                     return quote!(#acc += #g * #bar;);
                 }
+                self.direct.borrow_mut().insert(*buf);
                 if let Some(h) = self.hoisted_load(*buf, index) {
                     return quote!(#h += #g * #bar;);
                 }
@@ -768,6 +769,7 @@ impl Emitter<'_> {
                             });
                             call_args.push(quote!(&mut #s));
                             if self.facts.active[*v] {
+                                self.direct.borrow_mut().insert(*v);
                                 let vb = self.bar(*v);
                                 let g = fixed("__g");
                                 after.push(quote! {

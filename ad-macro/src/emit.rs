@@ -65,6 +65,12 @@ pub struct Emitter<'a> {
     pub in_fused: bool,
     /// Reversed loops around the statement being emitted, outermost first (`adjoint::Hoist`).
     pub hoist: std::cell::RefCell<Vec<crate::adjoint::Hoist>>,
+    /// Shadows written by a load's adjoint other than through a [`Shift`]'s registers (indexed
+    /// or hoisted `+=`, or a call's slice argument), while a fused loop's reverse is emitted.
+    pub direct: std::cell::RefCell<std::collections::BTreeSet<VarId>>,
+    /// Slice parameters whose shadow some fused loop emitted so far has written: until then
+    /// it holds only the zeros it was filled with.
+    pub shadow_written: std::collections::BTreeSet<VarId>,
     /// Registers made so far for hoisted adjoints (for unique names).
     pub hoist_count: std::cell::Cell<usize>,
 }
@@ -162,6 +168,8 @@ impl<'a> Emitter<'a> {
             root: None,
             in_fused: false,
             hoist: Default::default(),
+            direct: Default::default(),
+            shadow_written: Default::default(),
             hoist_count: Default::default(),
         }
     }
@@ -664,6 +672,7 @@ impl<'a> Emitter<'a> {
             seen.extend(r);
         }
         *self.zero.borrow_mut() = zero;
+        self.direct.borrow_mut().clear();
         let rev = self.rev_block(body, false);
         self.zero.borrow_mut().clear();
         self.depth = depth - 1;
@@ -673,10 +682,30 @@ impl<'a> Emitter<'a> {
             .map(|c| c.into_inner())
             .unwrap_or_default();
         let hi = self.ident(range.end);
-        let [carries, accs, stores, flush] = self.carry_code(&shift, &i, &hi, false);
+        // A slice's shadow that only this loop's registers write, and no earlier fused loop
+        // has: each element is stored once, over the zero it was filled with.
+        let direct = std::mem::take(&mut *self.direct.borrow_mut());
+        let first: std::collections::BTreeSet<VarId> = shift
+            .used
+            .keys()
+            .copied()
+            .filter(|b| {
+                self.f.vars[*b].sort == Sort::Slice
+                    && !direct.contains(b)
+                    && !self.shadow_written.contains(b)
+            })
+            .collect();
+        self.shadow_written.extend(shift.used.keys().chain(&direct));
+        let [carries, accs, stores, flush] = self.carry_code(&shift, &i, &hi, false, &first);
+        let precheck = if range.adapters.is_empty() {
+            self.bounds_precheck(body, index, range)
+        } else {
+            quote!()
+        };
         quote! {
             #(#decls)*
             #(#init)*
+            #precheck
             #(#carries)*
             for #i in #iter { #fwd #(#accs)* #rev #(#stores)* }
             #(#flush)*
@@ -697,6 +726,7 @@ impl<'a> Emitter<'a> {
         i: &Ident,
         edge: &Ident,
         descending: bool,
+        assign: &std::collections::BTreeSet<VarId>,
     ) -> [Vec<TokenStream>; 4] {
         let t = &self.t;
         let (mut carries, mut accs, mut stores, mut flush) = (vec![], vec![], vec![], vec![]);
@@ -713,6 +743,11 @@ impl<'a> Emitter<'a> {
         };
         for (&b, &(lo, hi_k)) in &shift.used {
             let bar = self.bar(b);
+            let op = if assign.contains(&b) {
+                quote!(=)
+            } else {
+                quote!(+=)
+            };
             let carry = |j: isize| {
                 format_ident!(
                     "__carry{}x{}",
@@ -742,7 +777,7 @@ impl<'a> Emitter<'a> {
             };
             stores.push(quote! {
                 if let ::core::option::Option::Some(__e) = #here {
-                    *__e += #first;
+                    *__e #op #first;
                 }
             });
             for j in 0..n {
@@ -763,7 +798,7 @@ impl<'a> Emitter<'a> {
                 };
                 flush.push(quote! {
                     if let ::core::option::Option::Some(__e) = #at {
-                        *__e += #c;
+                        *__e #op #c;
                     }
                 });
             }
@@ -776,10 +811,25 @@ impl<'a> Emitter<'a> {
     pub fn shifted(&self, buf: VarId, index: &Code) -> Option<(VarId, isize)> {
         let cell = self.shift.as_ref()?;
         let mut shift = cell.borrow_mut();
-        if !shift.read_only.contains(&buf) || index.reads != [shift.index] {
+        if !shift.read_only.contains(&buf) {
             return None;
         }
-        let name = self.ident(shift.index).to_string();
+        let k = self.offset(index, shift.index)?;
+        let (lo, hi) = shift.used.get(&buf).copied().unwrap_or((k, k));
+        let (lo, hi) = (lo.min(k), hi.max(k));
+        if hi - lo > MAX_SHIFT {
+            return None;
+        }
+        shift.used.insert(buf, (lo, hi));
+        Some((buf, k))
+    }
+
+    /// `k` if `index` is `i + k`, `k + i`, `i - k` or `i`, for `i` the variable `of`.
+    fn offset(&self, index: &Code, of: VarId) -> Option<isize> {
+        if index.reads != [of] {
+            return None;
+        }
+        let name = self.ident(of).to_string();
         let toks: Vec<proc_macro2::TokenTree> = index.tokens.clone().into_iter().collect();
         let is_i = |t: &proc_macro2::TokenTree| t.to_string() == name;
         let lit = |t: &proc_macro2::TokenTree| match t {
@@ -793,20 +843,49 @@ impl<'a> Emitter<'a> {
             _ => None,
         };
         let punct = |t: &proc_macro2::TokenTree, c: char| matches!(t, proc_macro2::TokenTree::Punct(p) if p.as_char() == c);
-        let k = match toks.as_slice() {
-            [a] if is_i(a) => 0,
-            [a, p, b] if is_i(a) && punct(p, '+') => lit(b)?,
-            [a, p, b] if is_i(b) && punct(p, '+') => lit(a)?,
-            [a, p, b] if is_i(a) && punct(p, '-') => -lit(b)?,
-            _ => return None,
-        };
-        let (lo, hi) = shift.used.get(&buf).copied().unwrap_or((k, k));
-        let (lo, hi) = (lo.min(k), hi.max(k));
-        if hi - lo > MAX_SHIFT {
-            return None;
+        match toks.as_slice() {
+            [a] if is_i(a) => Some(0),
+            [a, p, b] if is_i(a) && punct(p, '+') => lit(b),
+            [a, p, b] if is_i(b) && punct(p, '+') => lit(a),
+            [a, p, b] if is_i(a) && punct(p, '-') => lit(b).map(|k| -k),
+            _ => None,
         }
-        shift.used.insert(buf, (lo, hi));
-        Some((buf, k))
+    }
+
+    /// Before a loop over `start..end` (ascending, one step), for each buffer its body loads
+    /// at `i ± k` on every iteration (top-level statements): the bounds check of the last
+    /// iteration's element with the largest offset. The loads inside then provably stay in
+    /// bounds and the compiler drops their checks. A load that is out of bounds panics here
+    /// instead of in the last iteration, as nothing the function returns is observable before.
+    fn bounds_precheck(&self, body: &Block, index: VarId, range: &LoopRange) -> TokenStream {
+        let mut max: std::collections::BTreeMap<VarId, isize> = Default::default();
+        for s in &body.stmts {
+            if let Stmt::Assign { temps, .. } = s {
+                for n in temps {
+                    if let Rhs::Load { buf, index: at } = &n.rhs {
+                        if let Some(k) = self.offset(at, index) {
+                            let m = max.entry(*buf).or_insert(k);
+                            *m = (*m).max(k);
+                        }
+                    }
+                }
+            }
+        }
+        if max.is_empty() {
+            return quote!();
+        }
+        let (lo, hi) = (self.ident(range.start), self.ident(range.end));
+        let checks = max.iter().map(|(b, k)| {
+            let b = self.ident(*b);
+            let m = k.unsigned_abs();
+            let last = if *k >= 0 {
+                quote!(#hi - 1 + #m)
+            } else {
+                quote!(#hi - 1 - #m)
+            };
+            quote!(let _ = &#b[#last];)
+        });
+        quote!(if #lo < #hi { #(#checks)* })
     }
 
     /// The register of [`Leaf::Acc`].

@@ -37,6 +37,9 @@ fn rosen_grad(
     let mut a_6_bar: __F = 0.0;
     let mut b_12_bar: __F = 0.0;
     s_2_bar = 1.0;
+    if lo_3 < hi_4 {
+        let _ = &x_1[hi_4 - 1 + 1usize];
+    }
     let mut __carry1x0: __F = 0.0;
     for i_5 in (lo_3..hi_4) {
         let _t_8: __F = x_1[i_5];
@@ -66,12 +69,12 @@ fn rosen_grad(
             __acc1x1 = __g;
         }
         if let ::core::option::Option::Some(__e) = x_1_bar.get_mut(i_5) {
-            *__e += __carry1x0 + __acc1x0;
+            *__e = __carry1x0 + __acc1x0;
         }
         __carry1x0 = __acc1x1;
     }
     if let ::core::option::Option::Some(__e) = x_1_bar.get_mut(hi_4) {
-        *__e += __carry1x0;
+        *__e = __carry1x0;
     }
     s_2_bar = 0.0;
     let mut ret_0: __F = s_2;
