@@ -152,6 +152,27 @@ fn later_loops_add_to_the_shadow_the_first_stored() {
 }
 
 #[gradient]
+fn inner_loop_reads(x: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..x.len() {
+        for j in 0..2 {
+            s += (0.5 - x[j]).tanh();
+        }
+        s += x[i].sin();
+    }
+    s
+}
+
+/// An inner loop of a fused loop carries its own adjoints of `x[j]` into the same shadow: the
+/// fused loop's stores add to it (random program 417 of seed 20240917).
+#[test]
+fn inner_loops_write_the_shadow_too() {
+    for n in [2, 3, 6] {
+        check_slice_fn!(inner_loop_reads, inner_loop_reads_grad, data(n, 50));
+    }
+}
+
+#[gradient]
 fn empty_range(x: &[f64], lo: usize) -> f64 {
     let mut s = x[0];
     for i in lo..x.len() - 1 {

@@ -406,6 +406,9 @@ impl Emitter<'_> {
                 let shift = std::mem::replace(&mut self.shift, outer_shift)
                     .map(|c| c.into_inner())
                     .unwrap_or_default();
+                // (Their registers write shadows too: not the stores of an enclosing fused
+                // loop's own registers.)
+                self.direct.borrow_mut().extend(shift.used.keys());
                 let start = self.ident(range.start);
                 let [carries, accs, stores, flush_carries] =
                     self.carry_code(&shift, &i, &start, true, &Default::default());

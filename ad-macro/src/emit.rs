@@ -65,8 +65,9 @@ pub struct Emitter<'a> {
     pub in_fused: bool,
     /// Reversed loops around the statement being emitted, outermost first (`adjoint::Hoist`).
     pub hoist: std::cell::RefCell<Vec<crate::adjoint::Hoist>>,
-    /// Shadows written by a load's adjoint other than through a [`Shift`]'s registers (indexed
-    /// or hoisted `+=`, or a call's slice argument), while a fused loop's reverse is emitted.
+    /// Shadows written other than through the fused loop's own [`Shift`] registers (indexed or
+    /// hoisted `+=`, a call's slice argument, an inner replayed loop's registers), while a fused
+    /// loop's reverse is emitted.
     pub direct: std::cell::RefCell<std::collections::BTreeSet<VarId>>,
     /// Slice parameters whose shadow some fused loop emitted so far has written: until then
     /// it holds only the zeros it was filled with.
