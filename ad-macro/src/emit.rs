@@ -72,6 +72,9 @@ pub struct Emitter<'a> {
     /// Slice parameters whose shadow some fused loop emitted so far has written: until then
     /// it holds only the zeros it was filled with.
     pub shadow_written: std::collections::BTreeSet<VarId>,
+    /// Slice parameters whose shadow a fused loop stores entirely before anything else writes
+    /// it: `f_grad` need not fill it with zeros first.
+    pub covered: std::collections::BTreeSet<VarId>,
     /// Registers made so far for hoisted adjoints (for unique names).
     pub hoist_count: std::cell::Cell<usize>,
 }
@@ -171,6 +174,7 @@ impl<'a> Emitter<'a> {
             hoist: Default::default(),
             direct: Default::default(),
             shadow_written: Default::default(),
+            covered: Default::default(),
             hoist_count: Default::default(),
         }
     }
@@ -696,6 +700,16 @@ impl<'a> Emitter<'a> {
                     && !self.shadow_written.contains(b)
             })
             .collect();
+        // It stores elements `start + lo ..= end - 1 + hi` (offsets `lo ..= hi`), also when
+        // the loop does not run (then `end + lo ..`): all of them for `-lo..x.len() - hi`.
+        for b in &first {
+            let (lo, hi) = shift.used[b];
+            if self.top_level_code(range.start).and_then(|c| literal(&c)) == Some(-lo)
+                && self.is_len_minus(range.end, *b, hi)
+            {
+                self.covered.insert(*b);
+            }
+        }
         self.shadow_written.extend(shift.used.keys().chain(&direct));
         let [carries, accs, stores, flush] = self.carry_code(&shift, &i, &hi, false, &first);
         let precheck = if range.adapters.is_empty() {
@@ -711,6 +725,53 @@ impl<'a> Emitter<'a> {
             for #i in #iter { #fwd #(#accs)* #rev #(#stores)* }
             #(#flush)*
             #(#reset)*
+        }
+    }
+
+    /// The code that sets `v`, if `v` is set once, at the function's top level.
+    fn top_level_code(&self, v: VarId) -> Option<TokenStream> {
+        if self.decl[v] != Decl::InPlace {
+            return None;
+        }
+        self.f.body.stmts.iter().find_map(|s| match s {
+            Stmt::Set { dst, code, .. } if *dst == v => Some(code.tokens.clone()),
+            _ => None,
+        })
+    }
+
+    /// Whether `v`, set once at the top level, is `x.len() - k` (`k` may be 0), with `x.len()`
+    /// written out or read from another such variable.
+    fn is_len_minus(&self, v: VarId, x: VarId, k: isize) -> bool {
+        let Some(code) = self.top_level_code(v) else {
+            return false;
+        };
+        let toks: Vec<proc_macro2::TokenTree> = code.into_iter().collect();
+        let (len, rest) = match toks.as_slice() {
+            [a, dot, m, args, rest @ ..]
+                if matches!(dot, proc_macro2::TokenTree::Punct(p) if p.as_char() == '.')
+                    && m.to_string() == "len"
+                    && matches!(args, proc_macro2::TokenTree::Group(g) if g.stream().is_empty()) =>
+            {
+                (self.ident(x) == a.to_string(), rest)
+            }
+            [a, rest @ ..] => {
+                let var = self.f.vars.iter().enumerate().find(|(id, var)| {
+                    var.role != Role::Temp && var_ident(var, *id) == a.to_string()
+                });
+                (
+                    var.is_some_and(|(id, _)| id != v && self.is_len_minus(id, x, 0)),
+                    rest,
+                )
+            }
+            [] => return false,
+        };
+        len && match rest {
+            [] => k == 0,
+            [minus, lit] => {
+                matches!(minus, proc_macro2::TokenTree::Punct(p) if p.as_char() == '-')
+                    && literal_usize(lit) == Some(k)
+            }
+            _ => false,
         }
     }
 
@@ -833,16 +894,7 @@ impl<'a> Emitter<'a> {
         let name = self.ident(of).to_string();
         let toks: Vec<proc_macro2::TokenTree> = index.tokens.clone().into_iter().collect();
         let is_i = |t: &proc_macro2::TokenTree| t.to_string() == name;
-        let lit = |t: &proc_macro2::TokenTree| match t {
-            proc_macro2::TokenTree::Literal(l) => {
-                let s = l.to_string();
-                s.trim_end_matches("usize")
-                    .replace('_', "")
-                    .parse::<isize>()
-                    .ok()
-            }
-            _ => None,
-        };
+        let lit = literal_usize;
         let punct = |t: &proc_macro2::TokenTree, c: char| matches!(t, proc_macro2::TokenTree::Punct(p) if p.as_char() == c);
         match toks.as_slice() {
             [a] if is_i(a) => Some(0),
@@ -1110,9 +1162,14 @@ fn signature(e: &Emitter, f: &Func) -> (Vec<TokenStream>, Vec<TokenStream>, Vec<
                         "ad: the shadow of `{}` has length {{}} but `{}` has length {{}}",
                         f.vars[p.var].name, f.vars[p.var].name
                     );
+                    let fill = if e.covered.contains(&p.var) {
+                        quote!()
+                    } else {
+                        quote!(#bar.fill(0.0);)
+                    };
                     checks.push(quote! {
                         ::core::assert!(#bar.len() == #id.len(), #msg, #bar.len(), #id.len());
-                        #bar.fill(0.0);
+                        #fill
                     });
                 }
                 None => grads.push(bar),
@@ -1195,6 +1252,28 @@ pub fn companion(
     }
 }
 
+/// The value of an integer literal token (`1`, `1usize`, `1_000`).
+fn literal_usize(t: &proc_macro2::TokenTree) -> Option<isize> {
+    match t {
+        proc_macro2::TokenTree::Literal(l) => l
+            .to_string()
+            .trim_end_matches("usize")
+            .replace('_', "")
+            .parse()
+            .ok(),
+        _ => None,
+    }
+}
+
+/// The value of code that is one integer literal.
+fn literal(code: &TokenStream) -> Option<isize> {
+    let toks: Vec<proc_macro2::TokenTree> = code.clone().into_iter().collect();
+    match toks.as_slice() {
+        [t] => literal_usize(t),
+        _ => None,
+    }
+}
+
 /// The function's float type, spelled so that no user item can shadow it.
 fn float_path(f: &Func) -> TokenStream {
     let float = &f.float;
@@ -1223,9 +1302,6 @@ pub fn emit(
     let alias = e.t.clone();
     let vis = &item.vis;
     let items = &f.items;
-    let (params, checks, grads) = signature(&e, f);
-    let k = grads.len();
-
     let hoisted = e.hoisted();
     let forward = e.fwd_block(&f.body);
     let ret = e.ident(f.ret);
@@ -1249,6 +1325,9 @@ pub fn emit(
     } else {
         quote!()
     };
+    // After the sweeps: which shadows need no zeros first.
+    let (params, checks, grads) = signature(&e, f);
+    let k = grads.len();
     let value = fixed("__value");
     let doc = if hidden {
         quote!(#[doc(hidden)])

@@ -28,7 +28,6 @@ fn rosen_grad(
         "ad: the shadow of `x` has length {} but `x` has length {}", x_1_bar.len(), x_1
         .len()
     );
-    x_1_bar.fill(0.0);
     let [mut s_2, mut a_6, mut b_12]: [__F; 3usize] = [0.0; 3usize];
     s_2 = 0.0;
     let mut lo_3 = 0;
