@@ -173,6 +173,39 @@ fn inner_loops_write_the_shadow_too() {
 }
 
 #[gradient]
+fn skips_the_first(x: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for i in 1..x.len() - 1 {
+        s += x[i] * x[i + 1];
+    }
+    s
+}
+
+#[gradient]
+fn shortened(x: &[f64]) -> f64 {
+    let mut n = x.len();
+    n -= 1;
+    let mut s = 0.0;
+    for i in 0..n {
+        s += x[i].cos();
+    }
+    s
+}
+
+/// A shadow the first fused loop stores entirely is not filled with zeros first (Rosenbrock's
+/// `0..n - 1` with `x[i]`, `x[i + 1]`); these loops leave elements out, which must still be zero
+/// (the gradient buffers start as NaN).
+#[test]
+fn elements_a_loop_does_not_store_are_zero() {
+    for n in [2, 3, 6] {
+        let g = check_slice_fn!(skips_the_first, skips_the_first_grad, data(n, 60));
+        assert_eq!(g[0], 0.0);
+        let g = check_slice_fn!(shortened, shortened_grad, data(n, 61));
+        assert_eq!(g[n - 1], 0.0);
+    }
+}
+
+#[gradient]
 fn empty_range(x: &[f64], lo: usize) -> f64 {
     let mut s = x[0];
     for i in lo..x.len() - 1 {
