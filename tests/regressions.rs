@@ -267,3 +267,32 @@ fn a_branch_does_not_know_what_the_other_zeroed() {
         assert_eq!(dc, 0.0);
     }
 }
+
+#[gradient]
+fn nested_loops_carry_one_slice(s: &[f64], q: &[f64]) -> f64 {
+    let mut energy = 0.0;
+    let mut a = 1.0;
+    for i in 0..q.len() - 1 {
+        let mut t = s[i];
+        for j in 0..2 {
+            t += q[j] - q[j + 1];
+        }
+        for _ in 0..3 {
+            energy += t;
+        }
+        a = q[1 + i] - q[i];
+    }
+    energy + a
+}
+
+/// A loop replayed backwards and a loop inside it both carry adjoints of `q[k]`, `q[k + 1]` in
+/// registers: the inner loop's registers shadowed the outer's of the same name (found by
+/// differential testing, seed 4242, program 794). f = 3 Σᵢ sᵢ + 6 (q₀ − q₂) + q₂ − q₁ here.
+#[test]
+fn nested_loops_keep_their_own_carried_adjoints() {
+    let (s, q) = ([-0.69, 0.91], [-0.61, 0.31, -0.12]);
+    let (mut ds, mut dq) = ([f64::NAN; 2], [f64::NAN; 3]);
+    nested_loops_carry_one_slice_grad(&s, &mut ds, &q, &mut dq);
+    assert_eq!(ds, [3.0, 3.0]);
+    assert_eq!(dq, [6.0, -1.0, -5.0]);
+}

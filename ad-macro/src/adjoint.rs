@@ -308,7 +308,7 @@ impl Emitter<'_> {
                                 let mut sh = c.borrow_mut();
                                 sh.assigned.insert((b, k)) && self.depth == sh.depth
                             });
-                            (Emitter::acc_ident(b, k), fresh)
+                            (self.shift_acc(b, k), fresh)
                         }
                     };
                     body.push(if first {
@@ -595,6 +595,12 @@ impl Emitter<'_> {
         reached
     }
 
+    /// The register of `buf[i + k]` of the innermost carrying loop.
+    fn shift_acc(&self, buf: VarId, k: isize) -> Ident {
+        let index = self.shift.as_ref().map_or(0, |c| c.borrow().index);
+        Emitter::acc_ident(index, buf, k)
+    }
+
     /// Adds `contrib` to the adjoint of operand `o`.
     fn accumulate(&self, temps: &[Node], o: &Operand, contrib: Adj) -> TokenStream {
         let t = &self.t;
@@ -727,7 +733,7 @@ impl Emitter<'_> {
                         leaves.push((Leaf::Acc(b, k), bar));
                         return quote!();
                     }
-                    let acc = Emitter::acc_ident(b, k);
+                    let acc = self.shift_acc(b, k);
                     return quote!(#acc += #g * #bar;);
                 }
                 self.direct.borrow_mut().insert(*buf);

@@ -812,14 +812,15 @@ impl<'a> Emitter<'a> {
             };
             let carry = |j: isize| {
                 format_ident!(
-                    "__carry{}x{}",
+                    "__carry{}_{}x{}",
+                    shift.index,
                     b,
                     j.unsigned_abs(),
                     span = Span::mixed_site()
                 )
             };
             for k in lo..=hi_k {
-                let a = Emitter::acc_ident(b, k);
+                let a = Emitter::acc_ident(shift.index, b, k);
                 accs.push(quote!(let mut #a: #t = 0.0;));
             }
             let n = hi_k - lo;
@@ -829,7 +830,7 @@ impl<'a> Emitter<'a> {
             } else {
                 (lo, (0..n).map(|j| lo + 1 + j).collect::<Vec<_>>())
             };
-            let a_done = Emitter::acc_ident(b, done);
+            let a_done = Emitter::acc_ident(shift.index, b, done);
             let here = elem(&bar, i, done);
             let first = if n > 0 {
                 let c0 = carry(0);
@@ -843,7 +844,10 @@ impl<'a> Emitter<'a> {
                 }
             });
             for j in 0..n {
-                let (c, a_next) = (carry(j), Emitter::acc_ident(b, pending[j as usize]));
+                let (c, a_next) = (
+                    carry(j),
+                    Emitter::acc_ident(shift.index, b, pending[j as usize]),
+                );
                 carries.push(quote!(let mut #c: #t = 0.0;));
                 if j + 1 < n {
                     let c_next = carry(j + 1);
@@ -941,23 +945,18 @@ impl<'a> Emitter<'a> {
         quote!(if #lo < #hi { #(#checks)* })
     }
 
-    /// The register of [`Leaf::Acc`].
-    pub fn acc_ident(buf: VarId, k: isize) -> Ident {
-        if k < 0 {
-            format_ident!(
-                "__acc{}m{}",
-                buf,
-                k.unsigned_abs(),
-                span = Span::mixed_site()
-            )
-        } else {
-            format_ident!(
-                "__acc{}x{}",
-                buf,
-                k.unsigned_abs(),
-                span = Span::mixed_site()
-            )
-        }
+    /// The register of [`Leaf::Acc`] of the loop over `index` (named after both: a loop nested
+    /// in another may carry the same buffer).
+    pub fn acc_ident(index: VarId, buf: VarId, k: isize) -> Ident {
+        let sign = if k < 0 { "m" } else { "x" };
+        format_ident!(
+            "__acc{}_{}{}{}",
+            index,
+            buf,
+            sign,
+            k.unsigned_abs(),
+            span = Span::mixed_site()
+        )
     }
 
     /// Tapes pushed once per iteration by the loop body's own statements are sized once, before

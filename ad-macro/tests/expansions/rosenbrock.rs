@@ -39,7 +39,7 @@ fn rosen_grad(
     if lo_3 < hi_4 {
         let _ = &x_1[hi_4 - 1 + 1usize];
     }
-    let mut __carry1x0: __F = 0.0;
+    let mut __carry5_1x0: __F = 0.0;
     for i_5 in (lo_3..hi_4) {
         let _t_8: __F = x_1[i_5];
         let _t_9: __F = x_1[i_5];
@@ -47,8 +47,8 @@ fn rosen_grad(
         b_12 = (1.0 - x_1[i_5]);
         let _t_15: __F = 100.0 * a_6;
         s_2 = (s_2 + ((_t_15 * a_6) + (b_12 * b_12)));
-        let mut __acc1x0: __F = 0.0;
-        let mut __acc1x1: __F = 0.0;
+        let mut __acc5_1x0: __F = 0.0;
+        let mut __acc5_1x1: __F = 0.0;
         {
             let __g: __F = s_2_bar;
             s_2_bar = 0.0;
@@ -59,21 +59,21 @@ fn rosen_grad(
         {
             let __g: __F = b_12_bar;
             b_12_bar = 0.0;
-            __acc1x0 = -__g;
+            __acc5_1x0 = -__g;
         }
         {
             let __g: __F = a_6_bar;
             a_6_bar = 0.0;
-            __acc1x0 += __g * ((-_t_8) + (-_t_9));
-            __acc1x1 = __g;
+            __acc5_1x0 += __g * ((-_t_8) + (-_t_9));
+            __acc5_1x1 = __g;
         }
         if let ::core::option::Option::Some(__e) = x_1_bar.get_mut(i_5) {
-            *__e = __carry1x0 + __acc1x0;
+            *__e = __carry5_1x0 + __acc5_1x0;
         }
-        __carry1x0 = __acc1x1;
+        __carry5_1x0 = __acc5_1x1;
     }
     if let ::core::option::Option::Some(__e) = x_1_bar.get_mut(hi_4) {
-        *__e = __carry1x0;
+        *__e = __carry5_1x0;
     }
     s_2_bar = 0.0;
     let mut ret_0: __F = s_2;
