@@ -174,7 +174,8 @@ impl Emitter<'_> {
                 out.push(self.rev_stmt(s));
             }
         }
-        quote!(#(#out)*)
+        // Moved, not copied as `quote!` would (expansion time grows with tokens copied).
+        TokenStream::from_iter(out)
     }
 
     fn rev_stmt(&mut self, s: &Stmt) -> TokenStream {

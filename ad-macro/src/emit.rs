@@ -395,8 +395,8 @@ impl<'a> Emitter<'a> {
     // ----- forward sweep -----
 
     pub fn fwd_block(&mut self, b: &Block) -> TokenStream {
-        let stmts: Vec<_> = b.stmts.iter().map(|s| self.fwd_stmt(s)).collect();
-        quote!(#(#stmts)*)
+        // Moved, not copied as `quote!` would (expansion time grows with tokens copied).
+        b.stmts.iter().map(|s| self.fwd_stmt(s)).collect()
     }
 
     /// One statement of the forward sweep (saving overwritten values unless `self.record` is off).
@@ -1320,7 +1320,7 @@ pub fn emit(
             })
             .collect();
         let reverse = e.rev_block(&f.body, false);
-        quote!(#ret_bar = 1.0; #reverse)
+        TokenStream::from_iter([quote!(#ret_bar = 1.0;), reverse])
     } else {
         quote!()
     };
@@ -1338,19 +1338,23 @@ pub fn emit(
         quote!(#[doc = #doc])
     };
     let allows = allows();
+    let head = quote! {
+        type #alias = #t;
+        #(#items)*
+        #(#checks)*
+    };
+    let tail = quote! {
+        (#value, [#(#grads),*])
+    };
+    let value_let = quote!(let #value: #alias = #ret;);
+    // The body is moved into its braces, not copied.
+    let body = proc_macro2::Group::new(
+        proc_macro2::Delimiter::Brace,
+        TokenStream::from_iter([head, hoisted, forward, value_let, adjoints, reverse, tail]),
+    );
     quote! {
         #doc
         #allows
-        #vis fn #name(#(#params),*) -> (#t, [#t; #k]) {
-            type #alias = #t;
-            #(#items)*
-            #(#checks)*
-            #hoisted
-            #forward
-            let #value: #alias = #ret;
-            #adjoints
-            #reverse
-            (#value, [#(#grads),*])
-        }
+        #vis fn #name(#(#params),*) -> (#t, [#t; #k]) #body
     }
 }
