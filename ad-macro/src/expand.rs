@@ -297,6 +297,43 @@ mod timing {
 mod deep {
     use super::*;
 
+    /// Each `let` of a function body opens a debug-info scope nested in the previous one, and
+    /// LLVM's debug info recurses on that nesting: a few thousand `let`s in one block crash a
+    /// debug build (SIGSEGV in rustc; 5,000 operations did, 7,500 `let`s). `f_grad`'s top-level
+    /// block may add only a few to the user's own.
+    #[test]
+    fn generated_lets_stay_close_to_the_users() {
+        let pairs = 1250;
+        let body: String = (0..pairs)
+            .map(|i| format!("let t{i} = s * 1.01 + y.sin(); s += t{i} * 0.5;\n"))
+            .collect();
+        let item: TokenStream =
+            format!("fn big(x: f64, y: f64) -> f64 {{ let mut s = x; {body} s }}")
+                .parse()
+                .unwrap();
+        let out: syn::File = syn::parse2(expand(quote!(), item)).unwrap();
+        let grad = out
+            .items
+            .iter()
+            .find_map(|i| match i {
+                syn::Item::Fn(f) if f.sig.ident == "big_grad" => Some(f),
+                _ => None,
+            })
+            .unwrap();
+        let lets = grad
+            .block
+            .stmts
+            .iter()
+            .filter(|s| matches!(s, syn::Stmt::Local(_)))
+            .count();
+        // The user's lets, plus one per 64 zeroed adjoints and a few more.
+        assert!(
+            lets <= pairs + 1 + pairs / 32 + 10,
+            "{lets} top-level lets for {} in the function",
+            pairs + 1
+        );
+    }
+
     /// A long sum nests 2,000 levels deep in syn's tree: it must not overflow the stack.
     #[test]
     fn long_sum_expands() {
