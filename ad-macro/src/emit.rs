@@ -267,8 +267,8 @@ impl<'a> Emitter<'a> {
 
     /// A statement's temporaries as `let`s where `keep` says so or where the value's type would
     /// be ambiguous, each other one written, in parentheses, into the expression that uses it
-    /// (every temporary is used once; one used more is named). Returns the `let`s and the
-    /// statement's value.
+    /// (every temporary is used once; one used more is named), as long as that keeps the order
+    /// of evaluation. Returns the `let`s and the statement's value.
     pub fn inlined_temps(
         &self,
         temps: &[Node],
@@ -334,6 +334,14 @@ impl<'a> Emitter<'a> {
                 Rhs::Expr(_) => (self.node_expr(n), false),
             };
             if keep[k] || uses[k] != 1 || !ty {
+                // Written-in temporaries not used yet are named first: evaluation (and bounds
+                // checks, and calls) stay in the user's order.
+                for (p, pending) in inline.iter_mut().enumerate().take(k) {
+                    if let Some(e) = pending.take() {
+                        let id = self.ident(temps[p].id);
+                        lets.extend(quote!(let #id: #t = #e;));
+                    }
+                }
                 let id = self.ident(n.id);
                 lets.extend(quote!(let #id: #t = #e;));
             } else {
