@@ -35,6 +35,9 @@ pub struct Emitter<'a> {
     pub f: &'a Func,
     pub facts: &'a Facts,
     pub decl: Vec<Decl>,
+    /// Each variable's name and its adjoint's, made once (an identifier is formatted, checked
+    /// and interned by rustc's proc-macro bridge when made; cloned, it is copied).
+    names: Vec<(Ident, Ident)>,
     /// `__F`, the body's alias of `::core::primitive::f64` (or `f32`): one token per
     /// annotation instead of nine (expansion time grows with the tokens emitted).
     pub t: TokenStream,
@@ -156,10 +159,20 @@ impl<'a> Emitter<'a> {
                 }
             }
         }
+        let names = f
+            .vars
+            .iter()
+            .enumerate()
+            .map(|(v, var)| {
+                let bar = Ident::new(&format!("{}_{}_bar", var.name, v), Span::mixed_site());
+                (var_ident(var, v), bar)
+            })
+            .collect();
         Emitter {
             f,
             facts,
             decl,
+            names,
             t: fixed("__F").into_token_stream(),
             depth: 0,
             record: true,
@@ -180,12 +193,11 @@ impl<'a> Emitter<'a> {
     }
 
     pub fn ident(&self, v: VarId) -> Ident {
-        var_ident(&self.f.vars[v], v)
+        self.names[v].0.clone()
     }
 
     pub fn bar(&self, v: VarId) -> Ident {
-        let var = &self.f.vars[v];
-        Ident::new(&format!("{}_{}_bar", var.name, v), Span::mixed_site())
+        self.names[v].1.clone()
     }
 
     pub fn tape(&self, v: VarId) -> Ident {

@@ -1051,7 +1051,7 @@ impl Lowerer<'_> {
         whole: &Expr,
         out: &mut Vec<Stmt>,
     ) {
-        let span = whole.span();
+        let span = first_span(whole);
         if self.refuse_float_match(right) {
             return;
         }
@@ -1116,7 +1116,7 @@ impl Lowerer<'_> {
                         Code {
                             tokens: quote!(#t),
                             reads: vec![tmp],
-                            span: right.span(),
+                            span: first_span(right),
                             shape_only: vec![],
                         }
                     } else {
@@ -1202,7 +1202,7 @@ impl Lowerer<'_> {
             place,
             temps,
             value,
-            span: e.span(),
+            span: first_span(e),
         });
     }
 
@@ -1683,7 +1683,7 @@ impl Lowerer<'_> {
 
     /// Lowers a float expression into `temps`; regions (`if`, blocks) go to `out`.
     fn lower_float(&mut self, e: &Expr, out: &mut Vec<Stmt>, temps: &mut Vec<Node>) -> Operand {
-        let span = e.span();
+        let span = first_span(e);
         match e {
             Expr::Lit(l) => match &l.lit {
                 Lit::Float(_) => Operand::Const(l.to_token_stream()),
@@ -1936,7 +1936,7 @@ impl Lowerer<'_> {
             let t = code.tokens;
             return Operand::Const(quote!((#t)));
         }
-        self.temp(Rhs::Expr(code), e.span(), temps)
+        self.temp(Rhs::Expr(code), first_span(e), temps)
     }
 
     fn intrinsic(
@@ -1988,7 +1988,7 @@ impl Lowerer<'_> {
 
     /// Inactive code: the expression as written, with variables renamed.
     fn verbatim(&mut self, e: &Expr) -> Code {
-        let span = e.span();
+        let span = first_span(e);
         let mut e = e.clone();
         let mut r = Renamer {
             l: self,
@@ -2625,5 +2625,36 @@ mod tests {
         assert!(e.contains("no parameter to differentiate"), "{e}");
         let e = lower_err(parse_quote! { fn g(x: f64) -> usize { 1 } });
         assert!(e.contains("must return `f64` or `f32`"), "{e}");
+    }
+}
+
+/// The span of an expression's first token: what `Spanned::span` gives on stable Rust (spans do
+/// not join there), found without turning the whole expression into tokens, which costs its
+/// size (each token a call into rustc) and, on every node of a long chain, its square.
+fn first_span(e: &Expr) -> Span {
+    match e {
+        Expr::Binary(b) if b.attrs.is_empty() => first_span(&b.left),
+        Expr::MethodCall(m) if m.attrs.is_empty() => first_span(&m.receiver),
+        Expr::Index(i) if i.attrs.is_empty() => first_span(&i.expr),
+        Expr::Field(f) if f.attrs.is_empty() => first_span(&f.base),
+        Expr::Call(c) if c.attrs.is_empty() => first_span(&c.func),
+        Expr::Cast(c) if c.attrs.is_empty() => first_span(&c.expr),
+        Expr::Paren(p) if p.attrs.is_empty() => p.paren_token.span.open(),
+        Expr::Lit(l) if l.attrs.is_empty() => l.lit.span(),
+        Expr::Unary(u) if u.attrs.is_empty() => match u.op {
+            UnOp::Neg(t) => t.span,
+            UnOp::Not(t) => t.span,
+            UnOp::Deref(t) => t.span,
+            _ => e.span(),
+        },
+        Expr::Path(p) if p.attrs.is_empty() && p.qself.is_none() => match &p.path.leading_colon {
+            Some(c) => c.spans[0],
+            None => p
+                .path
+                .segments
+                .first()
+                .map_or_else(|| e.span(), |s| s.ident.span()),
+        },
+        _ => e.span(),
     }
 }
