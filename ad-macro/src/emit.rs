@@ -286,8 +286,19 @@ impl<'a> Emitter<'a> {
         temps: &[Node],
         keep: &[bool],
         value: &Operand,
+        place: &Place,
     ) -> (TokenStream, TokenStream) {
         let pos = |v: VarId| temps.iter().position(|n| n.id == v);
+        // `x[i] += e` on floats evaluates `e` before `x[i]`: a load of the target element may
+        // stay written in after later temporaries are named.
+        let target = match place {
+            Place::Elem { buf, index } => Some((*buf, index.tokens.to_string())),
+            Place::Var(_) => None,
+        };
+        let is_target = |n: &Node| match (&n.rhs, &target) {
+            (Rhs::Load { buf, index }, Some((b, i))) => buf == b && index.tokens.to_string() == *i,
+            _ => false,
+        };
         let mut uses = vec![0usize; temps.len()];
         let mut count = |o: &Operand| {
             if let Some(p) = o.var().and_then(pos) {
@@ -349,6 +360,9 @@ impl<'a> Emitter<'a> {
                 // Written-in temporaries not used yet are named first: evaluation (and bounds
                 // checks, and calls) stay in the user's order.
                 for (p, pending) in inline.iter_mut().enumerate().take(k) {
+                    if is_target(&temps[p]) {
+                        continue;
+                    }
                     if let Some(e) = pending.take() {
                         let id = self.ident(temps[p].id);
                         lets.extend(quote!(let #id: #t = #e;));
@@ -444,9 +458,30 @@ impl<'a> Emitter<'a> {
                 for (k, s) in keep.iter_mut().zip(&saved) {
                     *k |= *s;
                 }
-                let (mut temps_ts, val) = self.inlined_temps(temps, &keep, value);
+                let (mut temps_ts, mut val) = self.inlined_temps(temps, &keep, value, place);
+                let save = match place {
+                    _ if !record => quote!(),
+                    Place::Var(v) => {
+                        let id = self.ident(*v);
+                        self.save(*site, *v, quote!(#id))
+                    }
+                    Place::Elem { buf, .. } => {
+                        let b = self.ident(*buf);
+                        let k = fixed("__i");
+                        self.save(*site, *buf, quote!(#b[#k]))
+                    }
+                };
+                // The value is computed before anything is pushed: a push may reallocate, and
+                // loads after a call cannot be moved before it.
+                let pushes = fused_saves && saved.contains(&true);
+                if pushes || !save.is_empty() {
+                    let v = fixed("__v");
+                    let t = &self.t;
+                    temps_ts.extend(quote!(let #v: #t = #val;));
+                    val = quote!(#v);
+                }
                 // Below a fused loop's top level: keep the expensive results its reverse reads.
-                if fused_saves {
+                if pushes {
                     let tape = fixed("__temps");
                     let pushes = temps.iter().zip(&saved).filter(|(_, s)| **s).map(|(n, _)| {
                         let id = self.ident(n.id);
@@ -458,11 +493,6 @@ impl<'a> Emitter<'a> {
                 match place {
                     Place::Var(v) => {
                         let id = self.ident(*v);
-                        let save = if record {
-                            self.save(*site, *v, quote!(#id))
-                        } else {
-                            quote!()
-                        };
                         let let_ = if record { self.let_for(*v) } else { quote!() };
                         if let_.is_empty() {
                             quote_spanned!(span=> #temps_ts #save #id = #val;)
@@ -474,11 +504,6 @@ impl<'a> Emitter<'a> {
                         let b = self.ident(*buf);
                         let i = &index.tokens;
                         let k = fixed("__i");
-                        let save = if record {
-                            self.save(*site, *buf, quote!(#b[#k]))
-                        } else {
-                            quote!()
-                        };
                         if save.is_empty() {
                             quote!(#temps_ts #b[#i] = #val;)
                         } else {

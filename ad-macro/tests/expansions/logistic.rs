@@ -31,8 +31,9 @@ fn logistic_grad(
     for _i_7 in (lo_5..hi_6) {
         let _t_8: __F = r_2 * x_4;
         let _t_9: __F = 1.0 - x_4;
+        let __v: __F = (_t_8 * _t_9);
         x_4_tape.push(x_4);
-        x_4 = (_t_8 * _t_9);
+        x_4 = __v;
     }
     let mut ret_0: __F = x_4;
     let __value: __F = ret_0;
