@@ -1063,3 +1063,37 @@ fn chains_of_calls() {
     }
     check_slice_fn(chained_calls, chained_calls_grad, &X);
 }
+
+/// Increments of buffer elements in every spelling, some reading the element again, one
+/// reading a neighbour instead: the reverse of `b[i] = b[i] + e` leaves `b[i]`'s adjoint as it
+/// is (partial 1) instead of zeroing it and adding it back; the others must not.
+#[gradient]
+fn increments(x: &[f64]) -> f64 {
+    let n = x.len();
+    let mut b = vec![0.0; n];
+    for i in 0..n {
+        b[i] = x[i].sin();
+    }
+    for r in 0..3 {
+        for i in 0..n {
+            b[i] += x[(i + r) % n] * b[i];
+            b[i] = 0.5 * x[i] + b[i];
+            b[i] = b[i] + b[i] * 0.25;
+        }
+        for i in 1..n {
+            b[i] = b[i - 1] + 0.3 * b[i];
+        }
+    }
+    let mut s = 0.0;
+    for i in 0..n {
+        s += b[i] * b[i];
+    }
+    s
+}
+
+#[test]
+fn increments_of_buffer_elements() {
+    for n in [1, 2, 5, 7] {
+        check_slice_fn(increments, increments_grad, &X[..n]);
+    }
+}

@@ -221,10 +221,16 @@ impl Emitter<'_> {
                         let b = self.ident(*buf);
                         let bar = self.bar(*buf);
                         let i = &index.tokens;
-                        let head = if active {
-                            quote!(let #k: usize = #i; let #g: #t = #bar[#k]; #bar[#k] = 0.0;)
-                        } else {
+                        // An increment passes the element's adjoint through unchanged: it is
+                        // neither zeroed nor added back.
+                        self.increment = increment_load(temps, value, *buf, index)
+                            .filter(|l| active && self.facts.active[*l]);
+                        let head = if !active {
                             quote!(let #k: usize = #i;)
+                        } else if self.increment.is_some() {
+                            quote!(let #k: usize = #i; let #g: #t = #bar[#k];)
+                        } else {
+                            quote!(let #k: usize = #i; let #g: #t = #bar[#k]; #bar[#k] = 0.0;)
                         };
                         (head, self.restore(*site, *buf, quote!(#b[#k])))
                     }
@@ -319,6 +325,7 @@ impl Emitter<'_> {
                     });
                 }
                 self.root = None;
+                self.increment = None;
                 quote!({ #head #read_back #restore #recompute #(#body)* })
             }
             Stmt::Set { site, dst, .. } => {
@@ -728,6 +735,9 @@ impl Emitter<'_> {
             }
             Rhs::Load { buf, index } => {
                 let g = fixed("__g");
+                if self.increment == Some(node.id) {
+                    return quote!();
+                }
                 if let Some((b, k)) = self.shifted(*buf, index) {
                     // Summed with the statement's other loads of the same element.
                     if let Some(leaves) = self.leaves.borrow_mut().as_mut() {
@@ -806,4 +816,26 @@ impl Emitter<'_> {
             Rhs::Expr(_) => quote!(),
         }
     }
+}
+
+/// In `x[i] = x[i] + e` (or `e + x[i]`, as `x[i] += e` lowers), the temporary that loads the
+/// target element: its partial is exactly 1.
+fn increment_load(temps: &[Node], value: &Operand, buf: VarId, index: &Code) -> Option<VarId> {
+    let root = temps.iter().find(|n| Some(n.id) == value.var())?;
+    let Rhs::Op {
+        op: crate::intrinsics::Op::Add,
+        args,
+        ..
+    } = &root.rhs
+    else {
+        return None;
+    };
+    let at = index.tokens.to_string();
+    args.iter().filter_map(Operand::var).find(|v| {
+        temps.iter().any(|n| {
+            n.id == *v
+                && matches!(&n.rhs, Rhs::Load { buf: b, index: i }
+                    if *b == buf && i.tokens.to_string() == at)
+        })
+    })
 }

@@ -64,6 +64,9 @@ pub struct Emitter<'a> {
     /// While emitting one assignment's reverse: its last operation, if its result is read back
     /// from the target (`analyse::reused_root`).
     pub root: Option<VarId>,
+    /// While emitting one assignment's reverse: the load of its own target in an increment
+    /// `x[i] = x[i] + e`, whose adjoint contribution (the target's, unchanged) is not written.
+    pub increment: Option<VarId>,
     /// While emitting the forward sweep of a fused loop's body.
     pub in_fused: bool,
     /// Reversed loops around the statement being emitted, outermost first (`adjoint::Hoist`).
@@ -183,6 +186,7 @@ impl<'a> Emitter<'a> {
             leaves: Default::default(),
             temp_adj: Default::default(),
             root: None,
+            increment: None,
             in_fused: false,
             hoist: Default::default(),
             direct: Default::default(),
