@@ -49,6 +49,15 @@ impl Adj {
         }
     }
 
+    /// `g · self`.
+    fn scaled(&self, g: &Ident) -> TokenStream {
+        match self {
+            Adj::One(false) => quote!(#g),
+            Adj::One(true) => quote!(-#g),
+            _ => quote!(#g * #self),
+        }
+    }
+
     /// `self · x`, for `x` a name or an expression.
     fn times(&self, x: TokenStream, x_is_name: Option<&Ident>) -> Adj {
         match (self, x_is_name) {
@@ -303,8 +312,7 @@ impl Emitter<'_> {
                 for leaf in order {
                     let terms = &sums[&leaf];
                     let scaled = match terms.as_slice() {
-                        [Adj::One(false)] => quote!(#g),
-                        [Adj::One(true)] => quote!(-#g),
+                        [c @ Adj::One(_)] => c.scaled(&g),
                         [c] => quote!(#g * (#c)),
                         _ => quote!(#g * (#((#terms))+*)),
                     };
@@ -745,15 +753,18 @@ impl Emitter<'_> {
                         return quote!();
                     }
                     let acc = self.shift_acc(b, k);
-                    return quote!(#acc += #g * #bar;);
+                    let c = bar.scaled(&g);
+                    return quote!(#acc += #c;);
                 }
                 self.direct.borrow_mut().insert(*buf);
                 if let Some(h) = self.hoisted_load(*buf, index) {
-                    return quote!(#h += #g * #bar;);
+                    let c = bar.scaled(&g);
+                    return quote!(#h += #c;);
                 }
                 let b = self.bar(*buf);
                 let i = &index.tokens;
-                quote!(#b[#i] += #g * #bar;)
+                let c = bar.scaled(&g);
+                quote!(#b[#i] += #c;)
             }
             Rhs::Call { path, args } => {
                 let mut grad_path = path.clone();
@@ -791,10 +802,10 @@ impl Emitter<'_> {
                             if self.facts.active[*v] {
                                 self.direct.borrow_mut().insert(*v);
                                 let vb = self.bar(*v);
-                                let g = fixed("__g");
+                                let scaled = bar.scaled(&fixed("__g"));
                                 after.push(quote! {
                                     for (__a, __b) in #vb.iter_mut().zip(#s.iter()) {
-                                        *__a += (#g * #bar) * *__b;
+                                        *__a += (#scaled) * *__b;
                                     }
                                 });
                             }

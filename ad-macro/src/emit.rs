@@ -7,7 +7,7 @@
 //! cannot see them, and two of them can never be equal.
 
 use proc_macro2::{Ident, Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned, ToTokens};
+use quote::{format_ident, quote, quote_spanned};
 
 use crate::analyse::{Facts, Save};
 use crate::ir::*;
@@ -40,7 +40,7 @@ pub struct Emitter<'a> {
     names: Vec<(Ident, Ident)>,
     /// `__F`, the body's alias of `::core::primitive::f64` (or `f32`): one token per
     /// annotation instead of nine (expansion time grows with the tokens emitted).
-    pub t: TokenStream,
+    pub t: Ident,
     /// Nesting depth of regions while emitting (0: the function's top-level block).
     pub depth: usize,
     /// False while re-running forward code inside the reverse sweep: nothing is saved.
@@ -176,7 +176,7 @@ impl<'a> Emitter<'a> {
             facts,
             decl,
             names,
-            t: fixed("__F").into_token_stream(),
+            t: fixed("__F"),
             depth: 0,
             record: true,
             loops: 0,
