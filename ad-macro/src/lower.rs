@@ -2522,6 +2522,37 @@ fn describe(e: &Expr) -> &'static str {
     }
 }
 
+/// The span of an expression's first token: what `Spanned::span` gives on stable Rust (spans do
+/// not join there), found without turning the whole expression into tokens, which costs its
+/// size (each token a call into rustc) and, on every node of a long chain, its square.
+fn first_span(e: &Expr) -> Span {
+    match e {
+        Expr::Binary(b) if b.attrs.is_empty() => first_span(&b.left),
+        Expr::MethodCall(m) if m.attrs.is_empty() => first_span(&m.receiver),
+        Expr::Index(i) if i.attrs.is_empty() => first_span(&i.expr),
+        Expr::Field(f) if f.attrs.is_empty() => first_span(&f.base),
+        Expr::Call(c) if c.attrs.is_empty() => first_span(&c.func),
+        Expr::Cast(c) if c.attrs.is_empty() => first_span(&c.expr),
+        Expr::Paren(p) if p.attrs.is_empty() => p.paren_token.span.open(),
+        Expr::Lit(l) if l.attrs.is_empty() => l.lit.span(),
+        Expr::Unary(u) if u.attrs.is_empty() => match u.op {
+            UnOp::Neg(t) => t.span,
+            UnOp::Not(t) => t.span,
+            UnOp::Deref(t) => t.span,
+            _ => e.span(),
+        },
+        Expr::Path(p) if p.attrs.is_empty() && p.qself.is_none() => match &p.path.leading_colon {
+            Some(c) => c.spans[0],
+            None => p
+                .path
+                .segments
+                .first()
+                .map_or_else(|| e.span(), |s| s.ident.span()),
+        },
+        _ => e.span(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -2625,36 +2656,5 @@ mod tests {
         assert!(e.contains("no parameter to differentiate"), "{e}");
         let e = lower_err(parse_quote! { fn g(x: f64) -> usize { 1 } });
         assert!(e.contains("must return `f64` or `f32`"), "{e}");
-    }
-}
-
-/// The span of an expression's first token: what `Spanned::span` gives on stable Rust (spans do
-/// not join there), found without turning the whole expression into tokens, which costs its
-/// size (each token a call into rustc) and, on every node of a long chain, its square.
-fn first_span(e: &Expr) -> Span {
-    match e {
-        Expr::Binary(b) if b.attrs.is_empty() => first_span(&b.left),
-        Expr::MethodCall(m) if m.attrs.is_empty() => first_span(&m.receiver),
-        Expr::Index(i) if i.attrs.is_empty() => first_span(&i.expr),
-        Expr::Field(f) if f.attrs.is_empty() => first_span(&f.base),
-        Expr::Call(c) if c.attrs.is_empty() => first_span(&c.func),
-        Expr::Cast(c) if c.attrs.is_empty() => first_span(&c.expr),
-        Expr::Paren(p) if p.attrs.is_empty() => p.paren_token.span.open(),
-        Expr::Lit(l) if l.attrs.is_empty() => l.lit.span(),
-        Expr::Unary(u) if u.attrs.is_empty() => match u.op {
-            UnOp::Neg(t) => t.span,
-            UnOp::Not(t) => t.span,
-            UnOp::Deref(t) => t.span,
-            _ => e.span(),
-        },
-        Expr::Path(p) if p.attrs.is_empty() && p.qself.is_none() => match &p.path.leading_colon {
-            Some(c) => c.spans[0],
-            None => p
-                .path
-                .segments
-                .first()
-                .map_or_else(|| e.span(), |s| s.ident.span()),
-        },
-        _ => e.span(),
     }
 }
