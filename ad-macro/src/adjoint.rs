@@ -334,7 +334,16 @@ impl Emitter<'_> {
                 }
                 self.root = None;
                 self.increment = None;
-                quote!({ #head #read_back #restore #recompute #(#body)* })
+                // Moved into the braces, not copied as `quote!` would.
+                let inner = [head, read_back, restore, recompute]
+                    .into_iter()
+                    .chain(body)
+                    .collect();
+                proc_macro2::TokenTree::Group(proc_macro2::Group::new(
+                    proc_macro2::Delimiter::Brace,
+                    inner,
+                ))
+                .into()
             }
             Stmt::Set { site, dst, .. } => {
                 let id = self.ident(*dst);
