@@ -148,6 +148,16 @@ impl Gen {
         self.scopes.pop();
     }
 
+    /// A new scope holding the integer `name` (a loop index) with values in `lo..=hi`.
+    fn push_with_int(&mut self, name: &str, lo: usize, hi: usize) {
+        self.push();
+        self.top().ints.push(IVar {
+            name: name.to_string(),
+            lo,
+            hi,
+        });
+    }
+
     fn top(&mut self) -> &mut Scope {
         self.scopes.last_mut().expect("inside a scope")
     }
@@ -1072,12 +1082,7 @@ impl Gen {
         let saved = (self.no_calls, self.no_if_expr);
         self.no_calls = self.rng.chance(0.9);
         self.no_if_expr = self.rng.chance(0.9);
-        self.push();
-        self.top().ints.push(IVar {
-            name: var.clone(),
-            lo: start,
-            hi,
-        });
+        self.push_with_int(&var, start, hi);
         let mut body = Vec::new();
         if let (true, Some((h, len, _))) = (carried, &private_buf) {
             // let prev = h[c]; h[c] = x[i] * prev;
@@ -1216,12 +1221,7 @@ impl Gen {
     fn fill(&mut self, name: &str, len: usize, end: IExpr) -> Stmt {
         let j = self.fresh_int_name();
         self.loop_depth += 1;
-        self.push();
-        self.top().ints.push(IVar {
-            name: j.clone(),
-            lo: 0,
-            hi: len - 1,
-        });
+        self.push_with_int(&j, 0, len - 1);
         let value = self.operand(2);
         self.pop();
         self.loop_depth -= 1;
@@ -1256,22 +1256,12 @@ impl Gen {
         };
         self.loop_depth += 1;
         self.nesting += 1;
-        self.push();
         let j = self.fresh_int_name();
-        self.top().ints.push(IVar {
-            name: j.clone(),
-            lo: 0,
-            hi: len - 1,
-        });
+        self.push_with_int(&j, 0, len - 1);
         let stmt = if self.rng.chance(0.5) {
             let r = self.fresh_int_name();
             self.loop_depth += 1;
-            self.push();
-            self.top().ints.push(IVar {
-                name: r.clone(),
-                lo: 1,
-                hi: len - 1,
-            });
+            self.push_with_int(&r, 1, len - 1);
             let e = self.operand(1);
             let e = self.bounded(e);
             let value = FExpr::Bin(
@@ -1367,12 +1357,7 @@ impl Gen {
         let (end, hi) = self.small_range();
         self.loop_depth += 1;
         self.nesting += 1;
-        self.push();
-        self.top().ints.push(IVar {
-            name: j.clone(),
-            lo: 0,
-            hi,
-        });
+        self.push_with_int(&j, 0, hi);
         let e = self.operand(2);
         let e = if self.rng.chance(0.5) {
             self.bounded(e)
@@ -1554,12 +1539,7 @@ impl Gen {
                 let (end, hi) = self.small_range();
                 self.loop_depth += 1;
                 self.nesting += 1;
-                self.push();
-                self.top().ints.push(IVar {
-                    name: j.clone(),
-                    lo: 0,
-                    hi,
-                });
+                self.push_with_int(&j, 0, hi);
                 let a = self.acc_assign(acc);
                 self.pop();
                 self.nesting -= 1;
