@@ -1097,3 +1097,113 @@ fn increments_of_buffer_elements() {
         check_slice_fn(increments, increments_grad, &X[..n]);
     }
 }
+
+// A buffer filled at the top of a loop body from values the body keeps, and read only after
+// the fill, is filled again by the reverse iteration instead of taped (`analyse::cheap_fill`).
+// The variants below either qualify or must not.
+
+/// Qualifies: filled in a loop nested in another, read by a nonlinear function after the fill.
+#[gradient]
+fn refilled(x: &[f64]) -> f64 {
+    let n = 3;
+    let mut buf = vec![0.0; n];
+    let mut s = 0.25;
+    for r in 0..2 {
+        for c in 0..4 {
+            let q = x[c] * x[r];
+            for j in 0..n {
+                buf[j] = x[j + c] - q;
+            }
+            for j in 0..n {
+                s += (buf[j] * x[6 - j]).sin();
+            }
+            s = s * 0.9 + buf[0] * buf[n - 1];
+        }
+    }
+    s
+}
+
+/// Does not qualify: the fill reads `a`, which the body writes after it.
+#[gradient]
+fn refill_reads_a_later_write(x: &[f64]) -> f64 {
+    let mut buf = [0.0; 3];
+    let mut s = 0.0;
+    let mut a = 1.0;
+    for c in 0..4 {
+        for j in 0..3 {
+            buf[j] = x[j + c] * a;
+        }
+        for j in 0..3 {
+            s += buf[j] * buf[j] * x[6 - c];
+        }
+        a = a * 0.5 + s * x[c];
+    }
+    s + a
+}
+
+/// Does not qualify: the body reads the buffer (the previous iteration's values) before the fill.
+#[gradient]
+fn read_before_the_fill(x: &[f64]) -> f64 {
+    let mut buf = [0.0; 3];
+    let mut s = 0.0;
+    for c in 0..4 {
+        s += buf[1] * x[c] * s;
+        for j in 0..3 {
+            buf[j] = x[j + c] + x[c];
+        }
+        for j in 0..3 {
+            s += buf[j].cos();
+        }
+    }
+    s + buf[2] * buf[0]
+}
+
+/// Does not qualify: the buffer is also read after the loop, and the reverse of that read needs
+/// the last fill's values.
+#[gradient]
+fn refill_in_while_read_after(x: &[f64]) -> f64 {
+    let mut buf = [0.0; 2];
+    let mut s = 0.0;
+    let mut c = 0;
+    while c < 3 {
+        for j in 0..2 {
+            buf[j] = x[j + c] * x[c + 1];
+        }
+        s = s * buf[0] + buf[1].exp();
+        c += 1;
+    }
+    s * buf[1]
+}
+
+/// Qualifies, in a `while` body (the counter moves before the fill).
+#[gradient]
+fn refill_in_while(x: &[f64]) -> f64 {
+    let mut buf = [0.0; 2];
+    let mut s = 0.0;
+    let mut c = 0;
+    while c < 4 {
+        c += 1;
+        for j in 0..2 {
+            buf[j] = x[j + c] * x[c - 1];
+        }
+        s = s * buf[0] + buf[1].exp();
+    }
+    s
+}
+
+#[test]
+fn buffers_filled_again_by_the_reverse_sweep() {
+    check_slice_fn(refilled, refilled_grad, &X);
+    check_slice_fn(
+        refill_reads_a_later_write,
+        refill_reads_a_later_write_grad,
+        &X,
+    );
+    check_slice_fn(read_before_the_fill, read_before_the_fill_grad, &X);
+    check_slice_fn(
+        refill_in_while_read_after,
+        refill_in_while_read_after_grad,
+        &X,
+    );
+    check_slice_fn(refill_in_while, refill_in_while_grad, &X);
+}

@@ -517,6 +517,13 @@ fn recomputable(
     defs: &[usize],
     facts: &mut Facts,
 ) {
+    // The body of a fused loop runs its reverse right after its forward: nothing to recompute
+    // for buffers there.
+    let fused_body = in_fused
+        && loop_body
+        && f.body.stmts.iter().any(|s| {
+            matches!(s, Stmt::For { id, body, .. } if std::ptr::eq(body, b) && facts.fused.contains_key(id))
+        });
     if loop_body {
         // A variable defined once, at the top, from values the rest of the body keeps. (The
         // last statement writing each variable, found once, answers "written later?" for all.)
@@ -614,6 +621,34 @@ fn recomputable(
                 }
             }
         }
+        // A buffer filled by a loop of the body (`xc[j] = x[j] - mu[j]`), cheaply, from values
+        // the rest of the body keeps, and read only by the statements after it: the reverse
+        // iteration fills it again instead of taping the elements each fill overwrites.
+        for (i, s) in b.stmts.iter().enumerate() {
+            if fused_body {
+                break;
+            }
+            let Some((buf, site, id, index)) = cheap_fill(f, s) else {
+                continue;
+            };
+            let mut reads = Vec::new();
+            deep_reads(s, &mut reads);
+            reads.retain(|&r| r != index);
+            reads.sort_unstable();
+            reads.dedup();
+            let written_later = |r: &VarId| last_write.get(r).is_some_and(|&k| k > i);
+            if reads
+                .iter()
+                .any(|r| *r == buf || written_later(r) || recompute_blocked(f, *r))
+                || !only_fill_and_later_reads(f, facts, b, i, buf, site)
+            {
+                continue;
+            }
+            facts.recompute[buf] = true;
+            facts.recompute_site[buf] = Some(site);
+            facts.recompute_reads[buf] = reads;
+            facts.recompute_loop[id] = Some(buf);
+        }
     }
     for s in &b.stmts {
         match s {
@@ -633,6 +668,68 @@ fn recomputable(
             _ => {}
         }
     }
+}
+
+/// A loop whose body is one cheap store into a local buffer (no call, no transcendental
+/// function): the buffer, the store's site, the loop's id and its index.
+fn cheap_fill(f: &Func, s: &Stmt) -> Option<(VarId, SiteId, SiteId, VarId)> {
+    let Stmt::For {
+        id,
+        index,
+        body,
+        exit: None,
+        ..
+    } = s
+    else {
+        return None;
+    };
+    let [Stmt::Assign {
+        site,
+        place: Place::Elem { buf, .. },
+        temps,
+        ..
+    }] = body.stmts.as_slice()
+    else {
+        return None;
+    };
+    let cheap = temps.iter().all(|n| match &n.rhs {
+        Rhs::Op { op, .. } => !op.expensive(),
+        Rhs::Load { .. } => true,
+        Rhs::Call { .. } | Rhs::Expr(_) => false,
+    });
+    let var = &f.vars[*buf];
+    (cheap && var.role == Role::Local && var.sort == Sort::Buffer)
+        .then_some((*buf, *site, *id, *index))
+}
+
+/// Whether `buf` is stored into only by the fill at site `site` (statement `i` of `b`), declared
+/// outside loops, and read only by the statements of `b` after the fill.
+fn only_fill_and_later_reads(
+    f: &Func,
+    facts: &Facts,
+    b: &Block,
+    i: usize,
+    buf: VarId,
+    site: SiteId,
+) -> bool {
+    let mut ok = true;
+    let mut reads = 0usize;
+    f.body.walk(&mut |t| match t {
+        Stmt::Assign {
+            site: s,
+            place: Place::Elem { buf: w, .. },
+            ..
+        } if *w == buf && *s != site => ok = false,
+        Stmt::BufDecl {
+            site: s, buf: w, ..
+        } if *w == buf && facts.site_in_loop[*s] => ok = false,
+        _ => reads += shallow_reads(t).iter().filter(|&&r| r == buf).count(),
+    });
+    let mut later = 0usize;
+    for t in &b.stmts[i + 1..] {
+        t.walk(&mut |t| later += shallow_reads(t).iter().filter(|&&r| r == buf).count());
+    }
+    ok && reads == later
 }
 
 /// The variable and site of a top-level assignment or set.
@@ -972,10 +1069,9 @@ impl Tbr<'_> {
                         .into_iter()
                         .filter(|v| facts.needed[*v]),
                 );
-                if let Some(v) = defined_var(s) {
-                    if facts.recompute_site[v] == Some(*site) && facts.needed[v] {
-                        pending.extend(facts.recompute_reads[v].iter().copied());
-                    }
+                let v = target(place);
+                if facts.recompute_site[v] == Some(*site) && facts.needed[v] {
+                    pending.extend(facts.recompute_reads[v].iter().copied());
                 }
                 match place {
                     Place::Var(v) => self.def(*site, *v, true, pending, mark),

@@ -171,6 +171,42 @@ mod tests {
         expect_file!["../tests/expansions/branches.rs"].assert_eq(&out);
     }
 
+    /// A buffer filled from the inputs at the top of a loop body and read only after the fill
+    /// (GMM's `x - mu`) is filled again by the reverse iteration: no tape for it. The same
+    /// buffer read before its fill keeps its tape.
+    #[test]
+    fn cheap_fills_are_redone_not_taped() {
+        let body = |before: proc_macro2::TokenStream| {
+            pretty(
+                quote!(),
+                quote! {
+                    fn f(x: &[f64], mu: &[f64]) -> f64 {
+                        let mut xc = vec![0.0; 2];
+                        let mut s = 0.0;
+                        for r in 0..2 {
+                            for c in 0..3 {
+                                #before
+                                for j in 0..2 {
+                                    xc[j] = x[j + r] - mu[c * 2 + j];
+                                }
+                                for j in 0..2 {
+                                    s += (xc[j] * xc[j]).exp();
+                                }
+                            }
+                        }
+                        s
+                    }
+                },
+            )
+        };
+        let out = body(quote!());
+        assert!(!out.contains("xc_3_tape"), "{out}");
+        // The forward sweep's fill and the reverse sweep's.
+        assert_eq!(out.matches("- mu_2[c_").count(), 2, "{out}");
+        let out = body(quote!(s += xc[0];));
+        assert!(out.contains(".push(xc_"), "{out}");
+    }
+
     #[test]
     #[ignore]
     fn show() {
