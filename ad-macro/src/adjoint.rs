@@ -425,6 +425,7 @@ impl Emitter<'_> {
                     written,
                     used: Vec::new(),
                 });
+                let slots = self.slot_tapes(s);
                 self.depth += 1;
                 let b = self.rev_block(body, true);
                 self.depth -= 1;
@@ -448,7 +449,20 @@ impl Emitter<'_> {
                     flush.push(quote!(if #h != 0.0 { #bar[#index] += #h; }));
                 }
                 let lp = match exit {
-                    None => quote!(for #i in #iter.rev() { #b }),
+                    None if slots.is_empty() => quote!(for #i in #iter.rev() { #b }),
+                    None => {
+                        let n =
+                            |k: &usize| quote!(#k * ::core::iter::Iterator::size_hint(&#iter).0);
+                        let open = slots.iter().map(|(v, k)| {
+                            let (tape, n) = (self.tape(*v), n(k));
+                            quote!(let #tape = #tape.top(#n);)
+                        });
+                        let close = slots.iter().map(|(v, k)| {
+                            let (tape, n) = (self.tape(*v), n(k));
+                            quote!(#tape.drop_top(#n);)
+                        });
+                        quote!({ #(#open)* for #i in #iter.rev() { #b } } #(#close)*)
+                    }
                     Some(e) => {
                         let trips = self.ident(e.trips);
                         let restore = self.restore(e.site, e.trips, quote!(#trips));

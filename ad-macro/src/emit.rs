@@ -83,6 +83,11 @@ pub struct Emitter<'a> {
     pub covered: std::collections::BTreeSet<VarId>,
     /// Registers made so far for hoisted adjoints (for unique names).
     pub hoist_count: std::cell::Cell<usize>,
+    /// `for` loops inside another loop, by id.
+    nested_loops: std::collections::BTreeSet<SiteId>,
+    /// Tape saves written into a slot of [`Tape::slots`] instead of pushed: the slot's index,
+    /// by site (see [`Emitter::slot_tapes`]).
+    slot_sites: std::cell::RefCell<std::collections::HashMap<SiteId, TokenStream>>,
 }
 
 /// What receives a statement's summed partials at the end of its reverse.
@@ -193,6 +198,8 @@ impl<'a> Emitter<'a> {
             shadow_written: Default::default(),
             covered: Default::default(),
             hoist_count: Default::default(),
+            nested_loops: nested_loops(&f.body),
+            slot_sites: Default::default(),
         }
     }
 
@@ -410,7 +417,10 @@ impl<'a> Emitter<'a> {
             }
             Save::Tape => {
                 let tape = self.tape(v);
-                quote!(#tape.push(#current);)
+                match self.slot_sites.borrow().get(&site) {
+                    Some(k) => quote!(#tape[#k] = #current;),
+                    None => quote!(#tape.push(#current);),
+                }
             }
         }
     }
@@ -425,7 +435,10 @@ impl<'a> Emitter<'a> {
             }
             Save::Tape => {
                 let tape = self.tape(v);
-                quote!(#target = #tape.pop();)
+                match self.slot_sites.borrow().get(&site) {
+                    Some(k) => quote!(#target = #tape[#k];),
+                    None => quote!(#target = #tape.pop();),
+                }
             }
         }
     }
@@ -572,6 +585,11 @@ impl<'a> Emitter<'a> {
             } => {
                 let i = self.ident(*index);
                 let iter = self.range_iter(range);
+                let slots = if record {
+                    self.slot_tapes(s)
+                } else {
+                    Vec::new()
+                };
                 self.depth += 1;
                 self.loops += 1;
                 let b = self.fwd_block(body);
@@ -579,8 +597,17 @@ impl<'a> Emitter<'a> {
                 self.depth -= 1;
                 match exit {
                     None => {
-                        let reserve = self.reserve(body, &iter);
-                        quote!(#reserve for #i in #iter { #b })
+                        let reserve = self.reserve(body, &iter, &slots);
+                        if slots.is_empty() {
+                            quote!(#reserve for #i in #iter { #b })
+                        } else {
+                            let open = slots.iter().map(|(v, k)| {
+                                let tape = self.tape(*v);
+                                let n = quote!(#k * ::core::iter::Iterator::size_hint(&#iter).0);
+                                quote!(let #tape = #tape.slots(#n);)
+                            });
+                            quote!(#reserve { #(#open)* for #i in #iter { #b } })
+                        }
                     }
                     Some(e) => {
                         let n = format_ident!("__n{}", e.site, span = Span::mixed_site());
@@ -1008,9 +1035,70 @@ impl<'a> Emitter<'a> {
         )
     }
 
+    /// The tapes of loop `s` written into slots (`Tape::slots`) rather than pushed, with the
+    /// number of values each iteration records: in a loop nested in another (each entry reuses
+    /// the room the previous one freed), with a plain ascending range, the tapes that only the
+    /// body's own statements save on. Each of those runs once per iteration, so iteration
+    /// `i - lo` writes slots `(i - lo) * k ..`; the reverse sweep reads them back in place.
+    /// Registers the slot of each such save in `slot_sites`.
+    pub fn slot_tapes(&self, s: &Stmt) -> Vec<(VarId, usize)> {
+        let Stmt::For {
+            id,
+            index,
+            range,
+            body,
+            exit: None,
+        } = s
+        else {
+            return Vec::new();
+        };
+        if !range.adapters.is_empty() || !self.nested_loops.contains(id) {
+            return Vec::new();
+        }
+        let taped = |site: SiteId| self.facts.save[site] == Save::Tape;
+        let mut top: std::collections::BTreeMap<VarId, Vec<SiteId>> = Default::default();
+        let mut deeper = std::collections::BTreeSet::new();
+        for st in &body.stmts {
+            match saving_site(st) {
+                Some((site, v)) if taped(site) => top.entry(v).or_default().push(site),
+                Some(_) => {}
+                None => st.walk(&mut |t| {
+                    let saved = match t {
+                        Stmt::For { exit: Some(e), .. } => Some((e.site, e.trips)),
+                        Stmt::While { site, trips, .. } => Some((*site, *trips)),
+                        _ => saving_site(t),
+                    };
+                    if let Some((_, v)) = saved.filter(|(site, _)| taped(*site)) {
+                        deeper.insert(v);
+                    }
+                }),
+            }
+        }
+        let i = self.ident(*index);
+        let lo = self.ident(range.start);
+        let mut out = Vec::new();
+        let mut slot_sites = self.slot_sites.borrow_mut();
+        for (v, sites) in top {
+            if deeper.contains(&v) {
+                continue;
+            }
+            let k = sites.len();
+            for (c, site) in sites.into_iter().enumerate() {
+                let slot = if k == 1 {
+                    quote!((#i - #lo) as usize)
+                } else {
+                    quote!(((#i - #lo) as usize) * #k + #c)
+                };
+                slot_sites.insert(site, slot);
+            }
+            out.push((v, k));
+        }
+        out
+    }
+
     /// Tapes pushed once per iteration by the loop body's own statements are sized once, before
     /// the loop: a recurrence of n steps allocates exactly n values.
-    fn reserve(&self, body: &Block, iter: &TokenStream) -> TokenStream {
+    fn reserve(&self, body: &Block, iter: &TokenStream, slots: &[(VarId, usize)]) -> TokenStream {
         if !self.record {
             return quote!();
         }
@@ -1030,7 +1118,7 @@ impl<'a> Emitter<'a> {
                 } => (*site, *buf),
                 _ => continue,
             };
-            if self.facts.save[site] == Save::Tape {
+            if self.facts.save[site] == Save::Tape && !slots.iter().any(|(w, _)| *w == v) {
                 *per_tape.entry(v).or_insert(0usize) += 1;
             }
         }
@@ -1406,4 +1494,54 @@ pub fn emit(
         #allows
         #vis fn #name(#(#params),*) -> (#t, [#t; #k]) #body
     }
+}
+
+/// The site and variable of a statement that may save the value it overwrites onto `tape(v)`.
+fn saving_site(s: &Stmt) -> Option<(SiteId, VarId)> {
+    match s {
+        Stmt::Assign {
+            site,
+            place: Place::Var(v),
+            ..
+        }
+        | Stmt::Assign {
+            site,
+            place: Place::Elem { buf: v, .. },
+            ..
+        }
+        | Stmt::Set { site, dst: v, .. } => Some((*site, *v)),
+        _ => None,
+    }
+}
+
+/// The ids of the `for` loops nested in another loop.
+fn nested_loops(b: &Block) -> std::collections::BTreeSet<SiteId> {
+    fn visit(b: &Block, in_loop: bool, out: &mut std::collections::BTreeSet<SiteId>) {
+        for s in &b.stmts {
+            match s {
+                Stmt::For { id, body, .. } => {
+                    if in_loop {
+                        out.insert(*id);
+                    }
+                    visit(body, true, out);
+                }
+                Stmt::While { cond, body, .. } => {
+                    visit(cond, true, out);
+                    visit(body, true, out);
+                }
+                Stmt::If {
+                    then_branch,
+                    else_branch,
+                    ..
+                } => {
+                    visit(then_branch, in_loop, out);
+                    visit(else_branch, in_loop, out);
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut out = Default::default();
+    visit(b, false, &mut out);
+    out
 }

@@ -204,7 +204,7 @@ mod tests {
         // The forward sweep's fill and the reverse sweep's.
         assert_eq!(out.matches("- mu_2[c_").count(), 2, "{out}");
         let out = body(quote!(s += xc[0];));
-        assert!(out.contains(".push(xc_"), "{out}");
+        assert!(out.contains("xc_3_tape"), "{out}");
     }
 
     #[test]

@@ -235,6 +235,62 @@ impl<T: Copy> Tape<T> {
     }
 }
 
+impl<T: Clone + Default> Tape<T> {
+    /// Pushes `n` default values and returns them, to be written in place: a loop that records
+    /// `k` values per iteration writes iteration `t`'s `c`-th value at `t * k + c` instead of
+    /// pushing it (no capacity check per value, no length written back to memory per value).
+    /// The reverse sweep reads them back with [`Tape::top`] and removes them with
+    /// [`Tape::drop_top`].
+    ///
+    /// ```
+    /// let mut tape = ad_runtime::Tape::new();
+    /// tape.push(1.0_f64);
+    /// let slots = tape.slots(3);
+    /// for (t, s) in slots.iter_mut().enumerate() {
+    ///     *s = t as f64 + 2.0;
+    /// }
+    /// assert_eq!(tape.top(2), &[3.0, 4.0]);
+    /// tape.drop_top(3);
+    /// assert_eq!(tape.pop(), 1.0);
+    /// ```
+    #[inline]
+    pub fn slots(&mut self, n: usize) -> &mut [T] {
+        let base = self.stack.len();
+        self.stack.resize(base + n, T::default());
+        &mut self.stack[base..]
+    }
+}
+
+impl<T> Tape<T> {
+    /// The top `n` values, oldest first (what [`Tape::slots`] handed out, once written).
+    ///
+    /// # Panics
+    ///
+    /// With the message `"ad: tape underflow"` if the tape holds fewer than `n` values.
+    #[inline]
+    #[track_caller]
+    pub fn top(&self, n: usize) -> &[T] {
+        match self.stack.len().checked_sub(n) {
+            Some(base) => &self.stack[base..],
+            None => underflow(),
+        }
+    }
+
+    /// Removes the top `n` values.
+    ///
+    /// # Panics
+    ///
+    /// With the message `"ad: tape underflow"` if the tape holds fewer than `n` values.
+    #[inline]
+    #[track_caller]
+    pub fn drop_top(&mut self, n: usize) {
+        match self.stack.len().checked_sub(n) {
+            Some(base) => self.stack.truncate(base),
+            None => underflow(),
+        }
+    }
+}
+
 #[cold]
 #[inline(never)]
 #[track_caller]
