@@ -12,6 +12,8 @@ use core::mem::size_of;
 ///
 /// `Tape<T>` is a thin wrapper around a `Vec<T>`; size it once with [`Tape::with_capacity`] when
 /// the number of pushes is known (a loop's trip count) so the forward sweep never reallocates.
+/// Loops nested in other loops write their values in place instead ([`Tape::slots`]), into a
+/// second buffer reused from one entry of the loop to the next.
 ///
 /// ```
 /// use ad_runtime::Tape;
@@ -33,9 +35,20 @@ use core::mem::size_of;
 /// assert!(tape.is_empty());
 /// # let _ = x_bar;
 /// ```
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default)]
 pub struct Tape<T> {
     stack: Vec<T>,
+    /// What [`Tape::slots`] hands out, a stack of its own: `regions[..top]` holds values, and
+    /// the rest is room already initialised, reused by the next `slots` without filling it.
+    regions: Vec<T>,
+    top: usize,
+}
+
+/// Tapes holding the same values compare equal, whatever room they keep.
+impl<T: PartialEq> PartialEq for Tape<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.stack == other.stack && self.regions[..self.top] == other.regions[..other.top]
+    }
 }
 
 impl<T> Tape<T> {
@@ -48,7 +61,11 @@ impl<T> Tape<T> {
     /// ```
     #[inline]
     pub const fn new() -> Self {
-        Tape { stack: Vec::new() }
+        Tape {
+            stack: Vec::new(),
+            regions: Vec::new(),
+            top: 0,
+        }
     }
 
     /// An empty tape with room for at least `n` values before it reallocates.
@@ -62,6 +79,8 @@ impl<T> Tape<T> {
     pub fn with_capacity(n: usize) -> Self {
         Tape {
             stack: Vec::with_capacity(n),
+            regions: Vec::new(),
+            top: 0,
         }
     }
 
@@ -135,7 +154,7 @@ impl<T> Tape<T> {
     /// ```
     #[inline(always)]
     pub fn len(&self) -> usize {
-        self.stack.len()
+        self.stack.len() + self.top
     }
 
     /// Whether the tape holds no values.
@@ -148,7 +167,7 @@ impl<T> Tape<T> {
     /// ```
     #[inline(always)]
     pub fn is_empty(&self) -> bool {
-        self.stack.is_empty()
+        self.stack.is_empty() && self.top == 0
     }
 
     /// Removes every value, keeping the allocation.
@@ -163,6 +182,7 @@ impl<T> Tape<T> {
     #[inline]
     pub fn clear(&mut self) {
         self.stack.clear();
+        self.top = 0;
     }
 
     /// Number of values the tape can hold without reallocating.
@@ -175,7 +195,7 @@ impl<T> Tape<T> {
     /// ```
     #[inline]
     pub fn capacity(&self) -> usize {
-        self.stack.capacity()
+        self.stack.capacity() + self.regions.capacity()
     }
 
     /// Heap memory held by the tape, in bytes: `capacity() * size_of::<T>()`.
@@ -188,7 +208,7 @@ impl<T> Tape<T> {
     /// ```
     #[inline]
     pub fn bytes(&self) -> usize {
-        self.stack.capacity() * size_of::<T>()
+        self.capacity() * size_of::<T>()
     }
 }
 
@@ -236,11 +256,15 @@ impl<T: Copy> Tape<T> {
 }
 
 impl<T: Clone + Default> Tape<T> {
-    /// Pushes `n` default values and returns them, to be written in place: a loop that records
-    /// `k` values per iteration writes iteration `t`'s `c`-th value at `t * k + c` instead of
-    /// pushing it (no capacity check per value, no length written back to memory per value).
-    /// The reverse sweep reads them back with [`Tape::top`] and removes them with
-    /// [`Tape::drop_top`].
+    /// Room for `n` values, returned to be written in place: a loop that records `k` values per
+    /// iteration writes iteration `t`'s `c`-th value at `t * k + c` instead of pushing it (no
+    /// capacity check and no length stored per value). The reverse sweep reads them back with
+    /// [`Tape::top`] and releases them with [`Tape::drop_top`].
+    ///
+    /// The room comes from a stack of its own, separate from [`Tape::push`]'s (each save of
+    /// generated code is always pushed or always written into slots, so both stay in order):
+    /// room released by `drop_top` is handed out again without being filled again, so a loop
+    /// entered many times (inside another loop) fills its slots once.
     ///
     /// ```
     /// let mut tape = ad_runtime::Tape::new();
@@ -249,43 +273,54 @@ impl<T: Clone + Default> Tape<T> {
     /// for (t, s) in slots.iter_mut().enumerate() {
     ///     *s = t as f64 + 2.0;
     /// }
+    /// assert_eq!(tape.len(), 4);
     /// assert_eq!(tape.top(2), &[3.0, 4.0]);
     /// tape.drop_top(3);
     /// assert_eq!(tape.pop(), 1.0);
     /// ```
     #[inline]
     pub fn slots(&mut self, n: usize) -> &mut [T] {
-        let base = self.stack.len();
-        self.stack.resize(base + n, T::default());
-        &mut self.stack[base..]
+        let base = self.top;
+        let end = base + n;
+        if self.regions.len() < end {
+            self.grow_regions(end);
+        }
+        self.top = end;
+        &mut self.regions[base..end]
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn grow_regions(&mut self, len: usize) {
+        self.regions.resize(len, T::default());
     }
 }
 
 impl<T> Tape<T> {
-    /// The top `n` values, oldest first (what [`Tape::slots`] handed out, once written).
+    /// The last `n` values written through [`Tape::slots`] and not released, oldest first.
     ///
     /// # Panics
     ///
-    /// With the message `"ad: tape underflow"` if the tape holds fewer than `n` values.
+    /// With the message `"ad: tape underflow"` if fewer than `n` are held.
     #[inline]
     #[track_caller]
     pub fn top(&self, n: usize) -> &[T] {
-        match self.stack.len().checked_sub(n) {
-            Some(base) => &self.stack[base..],
+        match self.top.checked_sub(n) {
+            Some(base) => &self.regions[base..self.top],
             None => underflow(),
         }
     }
 
-    /// Removes the top `n` values.
+    /// Releases the last `n` values written through [`Tape::slots`].
     ///
     /// # Panics
     ///
-    /// With the message `"ad: tape underflow"` if the tape holds fewer than `n` values.
+    /// With the message `"ad: tape underflow"` if fewer than `n` are held.
     #[inline]
     #[track_caller]
     pub fn drop_top(&mut self, n: usize) {
-        match self.stack.len().checked_sub(n) {
-            Some(base) => self.stack.truncate(base),
+        match self.top.checked_sub(n) {
+            Some(base) => self.top = base,
             None => underflow(),
         }
     }

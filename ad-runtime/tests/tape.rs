@@ -143,3 +143,66 @@ fn reverse_sweep_of_a_recurrence() {
     let expected = r * (1.0 - 2.0 * x1) * r * (1.0 - 2.0 * x0);
     approx::assert_relative_eq!(x_bar, expected, max_relative = 1e-15);
 }
+
+/// A loop nested in another writes each entry's values into slots; the room one entry releases
+/// is reused by the next, and pushes around it keep their own order.
+#[test]
+fn slots_nested_in_a_loop_and_pushes_around_them() {
+    let mut tape = Tape::new();
+    let mut reversed = Vec::new();
+    let mut first_capacity = None;
+    for outer in 0..3 {
+        tape.push(outer as f64);
+        let slots = tape.slots(4);
+        for (t, s) in slots.iter_mut().enumerate() {
+            *s = (10 * outer + t) as f64;
+        }
+        assert_eq!(tape.len(), 5);
+        // Reverse of this entry: the slots, newest first, then the push.
+        for t in (0..4).rev() {
+            reversed.push(tape.top(4)[t]);
+        }
+        tape.drop_top(4);
+        reversed.push(tape.pop());
+        assert!(tape.is_empty());
+        first_capacity.get_or_insert(tape.capacity());
+    }
+    assert_eq!(
+        reversed,
+        [3.0, 2.0, 1.0, 0.0, 0.0, 13.0, 12.0, 11.0, 10.0, 1.0, 23.0, 22.0, 21.0, 20.0, 2.0]
+    );
+    // The room was made by the first entry and reused by the others.
+    assert_eq!(Some(tape.capacity()), first_capacity);
+    assert!(tape.bytes() >= 5 * 8);
+}
+
+#[test]
+fn slots_nest() {
+    let mut tape: Tape<i32> = Tape::new();
+    tape.slots(2).copy_from_slice(&[1, 2]);
+    tape.slots(1)[0] = 3;
+    assert_eq!(tape.top(1), &[3]);
+    tape.drop_top(1);
+    assert_eq!(tape.top(2), &[1, 2]);
+    tape.drop_top(2);
+    assert!(tape.is_empty());
+}
+
+#[test]
+#[should_panic(expected = "ad: tape underflow")]
+fn reading_more_slots_than_written_panics() {
+    let mut tape: Tape<f64> = Tape::new();
+    tape.slots(2);
+    let _ = tape.top(3);
+}
+
+#[test]
+fn equal_tapes_ignore_released_room() {
+    let mut a: Tape<f64> = Tape::new();
+    a.slots(8);
+    a.drop_top(8);
+    a.push(1.0);
+    let mut b = Tape::new();
+    b.push(1.0);
+    assert_eq!(a, b);
+}
