@@ -155,8 +155,13 @@ impl Emitter<'_> {
     pub fn rev_block(&mut self, b: &Block, loop_body: bool) -> TokenStream {
         if self.depth > 0 {
             // A branch or a loop body: what the other branch, or the code before, left zero
-            // says nothing here.
-            self.zero.borrow_mut().clear();
+            // says nothing here, except what the loop knows of every iteration.
+            let known = if loop_body {
+                std::mem::take(&mut *self.loop_zero.borrow_mut())
+            } else {
+                Default::default()
+            };
+            *self.zero.borrow_mut() = known;
         }
         let mut out = Vec::new();
         if loop_body {
@@ -426,6 +431,7 @@ impl Emitter<'_> {
                     used: Vec::new(),
                 });
                 let slots = self.slot_tapes(s);
+                *self.loop_zero.borrow_mut() = self.confined_zero(s);
                 self.depth += 1;
                 let b = self.rev_block(body, true);
                 self.depth -= 1;

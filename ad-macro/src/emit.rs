@@ -85,6 +85,8 @@ pub struct Emitter<'a> {
     pub hoist_count: std::cell::Cell<usize>,
     /// `for` loops inside another loop, by id.
     nested_loops: std::collections::BTreeSet<SiteId>,
+    /// Set by a loop's reverse for its body: adjoints zero when each iteration starts.
+    pub loop_zero: std::cell::RefCell<std::collections::BTreeSet<VarId>>,
     /// Tape saves written into a slot of [`Tape::slots`] instead of pushed: the slot's index,
     /// by site (see [`Emitter::slot_tapes`]).
     slot_sites: std::cell::RefCell<std::collections::HashMap<SiteId, TokenStream>>,
@@ -199,6 +201,7 @@ impl<'a> Emitter<'a> {
             covered: Default::default(),
             hoist_count: Default::default(),
             nested_loops: nested_loops(&f.body),
+            loop_zero: Default::default(),
             slot_sites: Default::default(),
         }
     }
@@ -731,27 +734,8 @@ impl<'a> Emitter<'a> {
         // Variables each iteration defines before touching them have a zero adjoint when the
         // iteration's reverse starts (the previous one's reverse consumed it at that definition).
         let accs: Vec<VarId> = plan.accs.iter().map(|(v, _)| *v).collect();
-        let mut seen = std::collections::BTreeSet::new();
-        let mut zero = std::collections::BTreeSet::new();
-        for t in &body.stmts {
-            if let Stmt::Assign {
-                place: Place::Var(v),
-                ..
-            } = t
-            {
-                if !seen.contains(v)
-                    && !accs.contains(v)
-                    && !crate::analyse::stmt_reads(t).contains(v)
-                    && self.facts.active[*v]
-                {
-                    zero.insert(*v);
-                }
-            }
-            crate::analyse::writes(t, &mut seen);
-            let mut r = Vec::new();
-            crate::analyse::deep_reads(t, &mut r);
-            seen.extend(r);
-        }
+        let mut zero = self.defined_first(body);
+        zero.retain(|v| !accs.contains(v));
         *self.zero.borrow_mut() = zero;
         self.direct.borrow_mut().clear();
         let rev = self.rev_block(body, false);
@@ -1033,6 +1017,84 @@ impl<'a> Emitter<'a> {
             k.unsigned_abs(),
             span = Span::mixed_site()
         )
+    }
+
+    /// Active float variables that a loop body's own statements define before anything in the
+    /// body touches them: the reverse of each iteration ends with their adjoints zero.
+    pub fn defined_first(&self, body: &Block) -> std::collections::BTreeSet<VarId> {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut out = std::collections::BTreeSet::new();
+        for t in &body.stmts {
+            if let Stmt::Assign {
+                place: Place::Var(v),
+                ..
+            } = t
+            {
+                if !seen.contains(v)
+                    && !crate::analyse::stmt_reads(t).contains(v)
+                    && self.facts.active[*v]
+                {
+                    out.insert(*v);
+                }
+            }
+            crate::analyse::writes(t, &mut seen);
+            let mut r = Vec::new();
+            crate::analyse::deep_reads(t, &mut r);
+            seen.extend(r);
+        }
+        out
+    }
+
+    /// Adjoints known to be zero when each reverse iteration of loop `l` (not fused) starts:
+    /// variables its body defines first (`defined_first`) and that nothing outside the loop
+    /// reads or writes. Before the loop's reverse first runs, nothing has touched their
+    /// adjoints; each iteration's reverse ends with them zero; so each one starts with them
+    /// zero, whether the loop ran before or not.
+    pub fn confined_zero(&self, l: &Stmt) -> std::collections::BTreeSet<VarId> {
+        let Stmt::For { body, .. } = l else {
+            return Default::default();
+        };
+        let mut zero = self.defined_first(body);
+        if zero.is_empty() {
+            return zero;
+        }
+        fn outside(b: &Block, l: &Stmt, out: &mut std::collections::BTreeSet<VarId>) {
+            for s in &b.stmts {
+                if std::ptr::eq(s, l) {
+                    continue;
+                }
+                out.extend(crate::analyse::shallow_reads(s));
+                match s {
+                    Stmt::If {
+                        then_branch,
+                        else_branch,
+                        ..
+                    } => {
+                        outside(then_branch, l, out);
+                        outside(else_branch, l, out);
+                    }
+                    Stmt::For {
+                        index, body, exit, ..
+                    } => {
+                        out.insert(*index);
+                        out.extend(exit.iter().map(|e| e.trips));
+                        outside(body, l, out);
+                    }
+                    Stmt::While {
+                        cond, body, trips, ..
+                    } => {
+                        out.insert(*trips);
+                        outside(cond, l, out);
+                        outside(body, l, out);
+                    }
+                    _ => crate::analyse::writes(s, out),
+                }
+            }
+        }
+        let mut touched = std::collections::BTreeSet::new();
+        outside(&self.f.body, l, &mut touched);
+        zero.retain(|v| !touched.contains(v) && *v != 0);
+        zero
     }
 
     /// The tapes of loop `s` written into slots (`Tape::slots`) rather than pushed, with the
