@@ -58,6 +58,23 @@ impl Adj {
         }
     }
 
+    /// A name or a literal: needs no parentheses as an operand.
+    fn is_atom(&self) -> bool {
+        match self {
+            Adj::One(n) | Adj::Name(n, _) => !n,
+            Adj::Expr(e) => {
+                let mut trees = e.clone().into_iter();
+                matches!(
+                    (trees.next(), trees.next()),
+                    (
+                        Some(proc_macro2::TokenTree::Ident(_) | proc_macro2::TokenTree::Literal(_)),
+                        None
+                    )
+                )
+            }
+        }
+    }
+
     /// `self · x`, for `x` a name or an expression.
     fn times(&self, x: TokenStream, x_is_name: Option<&Ident>) -> Adj {
         match (self, x_is_name) {
@@ -223,11 +240,17 @@ impl Emitter<'_> {
                     Place::Var(v) => {
                         let id = self.ident(*v);
                         let bar = self.bar(*v);
-                        let head = if active {
-                            self.zero.borrow_mut().insert(*v);
-                            quote!(let #g: #t = #bar; #bar = 0.0;)
-                        } else {
+                        // An increment `s = s + e` passes `s`'s adjoint through unchanged: it is
+                        // neither zeroed nor added back.
+                        let increment = active && var_increment(temps, value, *v);
+                        self.increment_var.set(increment.then_some(*v));
+                        let head = if !active {
                             quote!()
+                        } else if increment {
+                            quote!(let #g = #bar;)
+                        } else {
+                            self.zero.borrow_mut().insert(*v);
+                            quote!(let #g = #bar; #bar = 0.0;)
                         };
                         (head, self.restore(*site, *v, quote!(#id)))
                     }
@@ -242,9 +265,9 @@ impl Emitter<'_> {
                         let head = if !active {
                             quote!(let #k: usize = #i;)
                         } else if self.increment.is_some() {
-                            quote!(let #k: usize = #i; let #g: #t = #bar[#k];)
+                            quote!(let #k: usize = #i; let #g = #bar[#k];)
                         } else {
-                            quote!(let #k: usize = #i; let #g: #t = #bar[#k]; #bar[#k] = 0.0;)
+                            quote!(let #k: usize = #i; let #g = #bar[#k]; #bar[#k] = 0.0;)
                         };
                         (head, self.restore(*site, *buf, quote!(#b[#k])))
                     }
@@ -318,8 +341,18 @@ impl Emitter<'_> {
                     let terms = &sums[&leaf];
                     let scaled = match terms.as_slice() {
                         [c @ Adj::One(_)] => c.scaled(&g),
+                        [c] if c.is_atom() => quote!(#g * #c),
                         [c] => quote!(#g * (#c)),
-                        _ => quote!(#g * (#((#terms))+*)),
+                        _ => {
+                            let terms = terms.iter().map(|c| {
+                                if c.is_atom() {
+                                    quote!(#c)
+                                } else {
+                                    quote!((#c))
+                                }
+                            });
+                            quote!(#g * (#(#terms)+*))
+                        }
                     };
                     let (target, first) = match leaf {
                         Leaf::Var(v) => (self.bar(v), self.zero.borrow_mut().remove(&v)),
@@ -339,6 +372,7 @@ impl Emitter<'_> {
                 }
                 self.root = None;
                 self.increment = None;
+                self.increment_var.set(None);
                 // Moved into the braces, not copied as `quote!` would.
                 let inner = [head, read_back, restore, recompute]
                     .into_iter()
@@ -664,6 +698,11 @@ impl Emitter<'_> {
                         quote!()
                     }
                 } else if let Some(leaves) = self.leaves.borrow_mut().as_mut() {
+                    // The increment's own operand (the first unit contribution to the target).
+                    if self.increment_var.get() == Some(*v) && matches!(contrib, Adj::One(false)) {
+                        self.increment_var.set(None);
+                        return quote!();
+                    }
                     leaves.push((Leaf::Var(*v), contrib));
                     quote!()
                 } else if self.zero.borrow_mut().remove(v) {
@@ -749,13 +788,14 @@ impl Emitter<'_> {
                         )
                     })
                     .collect();
+                let rules = fixed("__r");
                 let call = match op.kind() {
                     Kind::PowI => {
                         let n = &int_arg.as_ref().expect("powi has an exponent").tokens;
                         let (x, y) = (&vals[0], &vals[1]);
-                        quote!(::ad::__private::rules::#rule(#x, #n, #y))
+                        quote!(#rules::#rule(#x, #n, #y))
                     }
-                    _ => quote!(::ad::__private::rules::#rule(#(#vals),*)),
+                    _ => quote!(#rules::#rule(#(#vals),*)),
                 };
                 let lhs = if ds.len() == 1 {
                     let d = &ds[0];
@@ -860,6 +900,27 @@ impl Emitter<'_> {
 
 /// In `x[i] = x[i] + e` (or `e + x[i]`, as `x[i] += e` lowers), the temporary that loads the
 /// target element: its partial is exactly 1.
+/// Whether `v = v + e`, `v = e + v` or `v = v - e`: `v` an operand of the statement's last
+/// operation, with partial 1 (the first unit contribution to `v`'s adjoint in the reverse).
+fn var_increment(temps: &[Node], value: &Operand, v: VarId) -> bool {
+    let Some(root) = temps.iter().find(|n| Some(n.id) == value.var()) else {
+        return false;
+    };
+    match &root.rhs {
+        Rhs::Op {
+            op: crate::intrinsics::Op::Add,
+            args,
+            ..
+        } => args.iter().any(|a| a.var() == Some(v)),
+        Rhs::Op {
+            op: crate::intrinsics::Op::Sub,
+            args,
+            ..
+        } => args.first().and_then(Operand::var) == Some(v),
+        _ => false,
+    }
+}
+
 fn increment_load(temps: &[Node], value: &Operand, buf: VarId, index: &Code) -> Option<VarId> {
     let root = temps.iter().find(|n| Some(n.id) == value.var())?;
     let Rhs::Op {

@@ -67,6 +67,9 @@ pub struct Emitter<'a> {
     /// While emitting one assignment's reverse: the load of its own target in an increment
     /// `x[i] = x[i] + e`, whose adjoint contribution (the target's, unchanged) is not written.
     pub increment: Option<VarId>,
+    /// While emitting one assignment's reverse: its target, in an increment `s = s + e` whose
+    /// unit contribution to the target is not written.
+    pub increment_var: std::cell::Cell<Option<VarId>>,
     /// While emitting the forward sweep of a fused loop's body.
     pub in_fused: bool,
     /// Reversed loops around the statement being emitted, outermost first (`adjoint::Hoist`).
@@ -194,6 +197,7 @@ impl<'a> Emitter<'a> {
             temp_adj: Default::default(),
             root: None,
             increment: None,
+            increment_var: Default::default(),
             in_fused: false,
             hoist: Default::default(),
             direct: Default::default(),
@@ -1379,7 +1383,7 @@ fn signature(e: &Emitter, f: &Func) -> (Vec<TokenStream>, Vec<TokenStream>, Vec<
 
 const ALLOWS: &str =
     "unused_mut, unused_variables, unused_assignments, unused_parens, unused_braces, \
-                      non_snake_case, dead_code, clippy::all";
+                      unused_imports, non_snake_case, dead_code, clippy::all";
 
 fn allows() -> TokenStream {
     let lints: TokenStream = ALLOWS.parse().expect("lint list");
@@ -1537,8 +1541,10 @@ pub fn emit(
         quote!(#[doc = #doc])
     };
     let allows = allows();
+    let rules = fixed("__r");
     let head = quote! {
         type #alias = #t;
+        use ::ad::__private::rules as #rules;
         #(#items)*
         #(#checks)*
     };

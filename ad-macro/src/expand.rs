@@ -254,9 +254,21 @@ mod timing {
             .unwrap();
     }
 
+    /// Token trees, groups and their contents included: what crosses the proc-macro bridge.
+    fn count_tokens(ts: TokenStream) -> usize {
+        ts.into_iter()
+            .map(|t| match t {
+                proc_macro2::TokenTree::Group(g) => 1 + count_tokens(g.stream()),
+                _ => 1,
+            })
+            .sum()
+    }
+
     fn time_large_bodies_on_this_thread() {
-        println!("| body | operations | parse | lower | analyse | emit | total | µs / op |");
-        println!("|---|--:|--:|--:|--:|--:|--:|--:|");
+        println!(
+            "| body | operations | parse | lower | analyse | emit | total | µs / op | tokens out |"
+        );
+        println!("|---|--:|--:|--:|--:|--:|--:|--:|--:|");
         for ops in [500usize, 1000, 2000, 5000] {
             let pairs = ops / 4;
             let mut straight = String::from("let mut s = x;\n");
@@ -316,13 +328,14 @@ mod timing {
                 let total = parse + lower + analyse + emit;
                 let ms = |d: std::time::Duration| format!("{:.1}", d.as_secs_f64() * 1e3);
                 println!(
-                    "| {kind} | {n} | {} | {} | {} | {} | {} | {:.1} |",
+                    "| {kind} | {n} | {} | {} | {} | {} | {} | {:.1} | {} |",
                     ms(parse),
                     ms(lower),
                     ms(analyse),
                     ms(emit),
                     ms(total),
-                    total.as_secs_f64() * 1e6 / n as f64
+                    total.as_secs_f64() * 1e6 / n as f64,
+                    count_tokens(out)
                 );
             }
         }

@@ -12,6 +12,7 @@ fn branchy(x: f64, y: f64) -> f64 {
     unused_assignments,
     unused_parens,
     unused_braces,
+    unused_imports,
     non_snake_case,
     dead_code,
     clippy::all
@@ -21,6 +22,7 @@ fn branchy_grad(
     y_2: f64,
 ) -> (::core::primitive::f64, [::core::primitive::f64; 2usize]) {
     type __F = ::core::primitive::f64;
+    use ::ad::__private::rules as __r;
     let mut returned_4 = ::core::default::Default::default();
     let mut cond_9 = ::core::default::Default::default();
     let [mut ret_0, mut z_7, mut _if_8]: [__F; 3usize] = [0.0; 3usize];
@@ -47,38 +49,38 @@ fn branchy_grad(
     ret_0_bar = 1.0;
     if go_6 {
         {
-            let __g: __F = ret_0_bar;
+            let __g = ret_0_bar;
             ret_0_bar = 0.0;
-            x_1_bar += __g * (z_7);
-            z_7_bar += __g * (x_1);
+            x_1_bar += __g * z_7;
+            z_7_bar += __g * x_1;
         }
         {
-            let __g: __F = z_7_bar;
+            let __g = z_7_bar;
             z_7_bar = 0.0;
             _if_8_bar += __g;
         }
         if cond_9 {
             {
-                let __g: __F = _if_8_bar;
+                let __g = _if_8_bar;
                 _if_8_bar = 0.0;
-                let __d10x0 = ::ad::__private::rules::sin(y_2, 0.0 as __F);
-                y_2_bar += __g * (__d10x0);
+                let __d10x0 = __r::sin(y_2, 0.0 as __F);
+                y_2_bar += __g * __d10x0;
             }
         } else {
             {
-                let __g: __F = _if_8_bar;
+                let __g = _if_8_bar;
                 _if_8_bar = 0.0;
-                let __d11x0 = ::ad::__private::rules::cos(y_2, 0.0 as __F);
-                y_2_bar += __g * (__d11x0);
+                let __d11x0 = __r::cos(y_2, 0.0 as __F);
+                y_2_bar += __g * __d11x0;
             }
         }
     }
     if cond_3 {
         {
-            let __g: __F = ret_0_bar;
+            let __g = ret_0_bar;
             ret_0_bar = 0.0;
-            x_1_bar += __g * (y_2);
-            y_2_bar += __g * (x_1);
+            x_1_bar += __g * y_2;
+            y_2_bar += __g * x_1;
         }
     }
     (__value, [x_1_bar, y_2_bar])
@@ -91,6 +93,7 @@ fn branchy_grad(
     unused_assignments,
     unused_parens,
     unused_braces,
+    unused_imports,
     non_snake_case,
     dead_code,
     clippy::all

@@ -8,6 +8,7 @@ fn f(x: f64, y: f64) -> f64 {
     unused_assignments,
     unused_parens,
     unused_braces,
+    unused_imports,
     non_snake_case,
     dead_code,
     clippy::all
@@ -17,6 +18,7 @@ fn f_grad(
     y_2: f64,
 ) -> (::core::primitive::f64, [::core::primitive::f64; 2usize]) {
     type __F = ::core::primitive::f64;
+    use ::ad::__private::rules as __r;
     let _t_3: __F = x_1.powi(3);
     let _t_5: __F = x_1 + (3.0 * y_2);
     let mut ret_0: __F = (_t_3 * _t_5);
@@ -24,10 +26,10 @@ fn f_grad(
     let [mut ret_0_bar, mut x_1_bar, mut y_2_bar]: [__F; 3usize] = [0.0; 3usize];
     ret_0_bar = 1.0;
     {
-        let __g: __F = ret_0_bar;
+        let __g = ret_0_bar;
         ret_0_bar = 0.0;
-        let __d3x0 = ::ad::__private::rules::powi(x_1, 3, 0.0 as __F);
-        x_1_bar = __g * ((_t_3) + (_t_5 * __d3x0));
+        let __d3x0 = __r::powi(x_1, 3, 0.0 as __F);
+        x_1_bar = __g * (_t_3 + (_t_5 * __d3x0));
         y_2_bar = __g * (_t_3 * 3.0);
     }
     (__value, [x_1_bar, y_2_bar])
@@ -40,6 +42,7 @@ fn f_grad(
     unused_assignments,
     unused_parens,
     unused_braces,
+    unused_imports,
     non_snake_case,
     dead_code,
     clippy::all

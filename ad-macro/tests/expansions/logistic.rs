@@ -12,6 +12,7 @@ fn logistic(x0: f64, r: f64, steps: usize) -> f64 {
     unused_assignments,
     unused_parens,
     unused_braces,
+    unused_imports,
     non_snake_case,
     dead_code,
     clippy::all
@@ -22,6 +23,7 @@ fn logistic_grad(
     steps_3: usize,
 ) -> (::core::primitive::f64, [::core::primitive::f64; 2usize]) {
     type __F = ::core::primitive::f64;
+    use ::ad::__private::rules as __r;
     let mut x_4_tape = ::ad::__private::Tape::new();
     let mut x_4: __F = 0.0;
     x_4 = x0_1;
@@ -40,13 +42,13 @@ fn logistic_grad(
     let [mut ret_0_bar, mut x0_1_bar, mut r_2_bar, mut x_4_bar]: [__F; 4usize] = [0.0; 4usize];
     ret_0_bar = 1.0;
     {
-        let __g: __F = ret_0_bar;
+        let __g = ret_0_bar;
         ret_0_bar = 0.0;
         x_4_bar = __g;
     }
     for _i_7 in (lo_5..hi_6).rev() {
         {
-            let __g: __F = x_4_bar;
+            let __g = x_4_bar;
             x_4_bar = 0.0;
             x_4 = x_4_tape.pop();
             let _t_8: __F = r_2 * x_4;
@@ -56,7 +58,7 @@ fn logistic_grad(
         }
     }
     {
-        let __g: __F = x_4_bar;
+        let __g = x_4_bar;
         x_4_bar = 0.0;
         x0_1_bar += __g;
     }
@@ -70,6 +72,7 @@ fn logistic_grad(
     unused_assignments,
     unused_parens,
     unused_braces,
+    unused_imports,
     non_snake_case,
     dead_code,
     clippy::all

@@ -14,6 +14,7 @@ fn rosen(x: &[f64]) -> f64 {
     unused_assignments,
     unused_parens,
     unused_braces,
+    unused_imports,
     non_snake_case,
     dead_code,
     clippy::all
@@ -23,6 +24,7 @@ fn rosen_grad(
     x_1_bar: &mut [f64],
 ) -> (::core::primitive::f64, [::core::primitive::f64; 0usize]) {
     type __F = ::core::primitive::f64;
+    use ::ad::__private::rules as __r;
     ::core::assert!(
         x_1_bar.len() == x_1.len(),
         "ad: the shadow of `x` has length {} but `x` has length {}", x_1_bar.len(), x_1
@@ -51,19 +53,17 @@ fn rosen_grad(
         let mut __acc5_1x0: __F = 0.0;
         let mut __acc5_1x1: __F = 0.0;
         {
-            let __g: __F = s_2_bar;
-            s_2_bar = 0.0;
-            s_2_bar = __g;
-            b_12_bar = __g * ((b_12) + (b_12));
-            a_6_bar = __g * ((_t_15) + (a_6 * 100.0));
+            let __g = s_2_bar;
+            b_12_bar = __g * (b_12 + b_12);
+            a_6_bar = __g * (_t_15 + (a_6 * 100.0));
         }
         {
-            let __g: __F = b_12_bar;
+            let __g = b_12_bar;
             b_12_bar = 0.0;
             __acc5_1x0 = -__g;
         }
         {
-            let __g: __F = a_6_bar;
+            let __g = a_6_bar;
             a_6_bar = 0.0;
             __acc5_1x0 += __g * ((-_t_8) + (-_t_9));
             __acc5_1x1 = __g;
@@ -82,12 +82,12 @@ fn rosen_grad(
     let mut ret_0_bar: __F = 0.0;
     ret_0_bar = 1.0;
     {
-        let __g: __F = ret_0_bar;
+        let __g = ret_0_bar;
         ret_0_bar = 0.0;
         s_2_bar += __g;
     }
     {
-        let __g: __F = s_2_bar;
+        let __g = s_2_bar;
         s_2_bar = 0.0;
     }
     (__value, [])
@@ -100,6 +100,7 @@ fn rosen_grad(
     unused_assignments,
     unused_parens,
     unused_braces,
+    unused_imports,
     non_snake_case,
     dead_code,
     clippy::all
