@@ -802,6 +802,27 @@ pub fn shallow_reads(s: &Stmt) -> Vec<VarId> {
     out
 }
 
+/// Variables the statement itself writes (not its nested statements): its target, a loop's
+/// index and recorded trip count.
+pub fn shallow_writes(s: &Stmt) -> Vec<VarId> {
+    match s {
+        Stmt::Assign { place, .. } => vec![target(place)],
+        Stmt::Set { dst: v, .. } | Stmt::BufDecl { buf: v, .. } => vec![*v],
+        Stmt::For { index, exit, .. } => std::iter::once(*index)
+            .chain(exit.iter().map(|e| e.trips))
+            .collect(),
+        Stmt::While { trips, .. } => vec![*trips],
+        Stmt::If { .. } | Stmt::Plain(_) => Vec::new(),
+    }
+}
+
+/// Adds to `counts`, per variable, how often the statement itself reads or writes it.
+pub fn count_touches(s: &Stmt, counts: &mut std::collections::HashMap<VarId, usize>) {
+    for v in shallow_reads(s).into_iter().chain(shallow_writes(s)) {
+        *counts.entry(v).or_default() += 1;
+    }
+}
+
 /// Whether re-running `s` would repeat something other than computing values.
 fn has_side_effects(s: &Stmt) -> bool {
     let mut found = false;

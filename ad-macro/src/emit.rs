@@ -1062,42 +1062,13 @@ impl<'a> Emitter<'a> {
         if zero.is_empty() {
             return zero;
         }
-        fn outside(b: &Block, l: &Stmt, out: &mut std::collections::BTreeSet<VarId>) {
-            for s in &b.stmts {
-                if std::ptr::eq(s, l) {
-                    continue;
-                }
-                out.extend(crate::analyse::shallow_reads(s));
-                match s {
-                    Stmt::If {
-                        then_branch,
-                        else_branch,
-                        ..
-                    } => {
-                        outside(then_branch, l, out);
-                        outside(else_branch, l, out);
-                    }
-                    Stmt::For {
-                        index, body, exit, ..
-                    } => {
-                        out.insert(*index);
-                        out.extend(exit.iter().map(|e| e.trips));
-                        outside(body, l, out);
-                    }
-                    Stmt::While {
-                        cond, body, trips, ..
-                    } => {
-                        out.insert(*trips);
-                        outside(cond, l, out);
-                        outside(body, l, out);
-                    }
-                    _ => crate::analyse::writes(s, out),
-                }
-            }
-        }
-        let mut touched = std::collections::BTreeSet::new();
-        outside(&self.f.body, l, &mut touched);
-        zero.retain(|v| !touched.contains(v) && *v != 0);
+        // Confined: every statement touching it is inside the loop.
+        let (mut inside, mut all) = (Default::default(), Default::default());
+        l.walk(&mut |t| crate::analyse::count_touches(t, &mut inside));
+        self.f
+            .body
+            .walk(&mut |t| crate::analyse::count_touches(t, &mut all));
+        zero.retain(|v| *v != 0 && inside.get(v) == all.get(v));
         zero
     }
 
@@ -1170,19 +1141,8 @@ impl<'a> Emitter<'a> {
         }
         let mut per_tape = std::collections::BTreeMap::new();
         for s in &body.stmts {
-            let (site, v) = match s {
-                Stmt::Assign {
-                    site,
-                    place: Place::Var(v),
-                    ..
-                }
-                | Stmt::Set { site, dst: v, .. } => (*site, *v),
-                Stmt::Assign {
-                    site,
-                    place: Place::Elem { buf, .. },
-                    ..
-                } => (*site, *buf),
-                _ => continue,
+            let Some((site, v)) = saving_site(s) else {
+                continue;
             };
             if self.facts.save[site] == Save::Tape && !slots.iter().any(|(w, _)| *w == v) {
                 *per_tape.entry(v).or_insert(0usize) += 1;
