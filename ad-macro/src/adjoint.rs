@@ -438,6 +438,7 @@ impl Emitter<'_> {
             } => {
                 let i = self.ident(*index);
                 let iter = self.range_iter(range);
+                let ascending = self.runs_forward(s);
                 let mut written = std::collections::BTreeSet::new();
                 crate::analyse::writes(s, &mut written);
                 // Loads `x[i ± k]` of memory the loop does not write: registers carried from one
@@ -475,9 +476,10 @@ impl Emitter<'_> {
                 // (Their registers write shadows too: not the stores of an enclosing fused
                 // loop's own registers.)
                 self.direct.borrow_mut().extend(shift.used.keys());
-                let start = self.ident(range.start);
+                // The edge is the last iteration's side: the start when descending.
+                let edge = self.ident(if ascending { range.end } else { range.start });
                 let [carries, accs, stores, flush_carries] =
-                    self.carry_code(&shift, &i, &start, true, &Default::default());
+                    self.carry_code(&shift, &i, &edge, !ascending, &Default::default());
                 let b = quote!(#(#accs)* #b #(#stores)*);
                 let frame = self.hoist.borrow_mut().pop().expect("pushed above");
                 let t = &self.t;
@@ -489,6 +491,7 @@ impl Emitter<'_> {
                     flush.push(quote!(if #h != 0.0 { #bar[#index] += #h; }));
                 }
                 let lp = match exit {
+                    None if ascending => quote!(for #i in #iter { #b }),
                     None if slots.is_empty() => quote!(for #i in #iter.rev() { #b }),
                     None => {
                         let n =
@@ -529,6 +532,26 @@ impl Emitter<'_> {
             }
             Stmt::Plain(_) => quote!(),
         }
+    }
+
+    /// Whether the reverse of replayed loop `s` runs its iterations in ascending order: its
+    /// iterations commute ([`crate::fuse::reverse_commutes`]), and none of them restores a
+    /// value (from a tape, slots or a local) or pops `__temps`, whose order is the reverse of
+    /// the forward sweep's.
+    fn runs_forward(&self, s: &Stmt) -> bool {
+        if !crate::fuse::reverse_commutes(self.f, &self.facts.active, s) {
+            return false;
+        }
+        let mut ok = true;
+        s.walk(&mut |t| {
+            if let Some((site, _)) = crate::emit::saving_site(t) {
+                ok &= self.facts.save[site] == Save::No;
+            }
+            if matches!(t, Stmt::Assign { .. }) {
+                ok &= !self.saved_temps(t).contains(&true);
+            }
+        });
+        ok
     }
 
     /// The temporaries of an assignment inside a fused loop, below its top level, that the

@@ -557,6 +557,8 @@ fn recomputable(
         // the `let` and the loops instead of storing `r`. Not inside a fused loop: there the
         // tape holds one iteration's values at a time, and one value is cheaper to keep than
         // a loop to re-run.
+        let mut inner = vec![0usize; defs.len()];
+        let mut touched = Vec::new();
         for (i, s) in b.stmts.iter().enumerate() {
             if in_fused {
                 break;
@@ -571,9 +573,11 @@ fn recomputable(
             let mut count = 1;
             let mut ok = true;
             for (j, t) in b.stmts.iter().enumerate().skip(i + 1) {
-                let mut inner = vec![0usize; defs.len()];
-                def_counts(t, &mut inner);
+                // Counts of this statement's definitions, in `inner` (all zero between uses:
+                // a fresh vector per statement made this quadratic in the body's size).
+                def_counts(t, &mut inner, &mut touched);
                 if inner[v] == 0 {
+                    clear_counts(&mut inner, &mut touched);
                     continue;
                 }
                 count += inner[v];
@@ -583,13 +587,16 @@ fn recomputable(
                 ok &= matches!(t, Stmt::For { exit: None, .. })
                     && w_all.iter().all(|&w| local(w))
                     && !has_side_effects(t);
+                if ok {
+                    let mut reads = Vec::new();
+                    deep_reads(t, &mut reads);
+                    reads.retain(|&r| !local(r));
+                    loops.push((j, reads));
+                }
+                clear_counts(&mut inner, &mut touched);
                 if !ok {
                     break;
                 }
-                let mut reads = Vec::new();
-                deep_reads(t, &mut reads);
-                reads.retain(|&r| !local(r));
-                loops.push((j, reads));
             }
             if !ok || count != defs[v] || loops.is_empty() {
                 continue;
@@ -754,27 +761,40 @@ fn recompute_candidate(f: &Func, v: VarId, s: &Stmt) -> bool {
 }
 
 /// How many times each variable is defined inside `s`, nested statements included.
-fn def_counts(s: &Stmt, counts: &mut [usize]) {
+/// Adds the definitions made anywhere inside `s` to `counts`, noting each variable counted in
+/// `touched` (so that [`clear_counts`] can reset them without clearing the whole vector).
+fn def_counts(s: &Stmt, counts: &mut [usize], touched: &mut Vec<VarId>) {
+    let mut count = |v: VarId| {
+        counts[v] += 1;
+        touched.push(v);
+    };
     s.walk(&mut |s| match s {
         Stmt::Assign {
             place: Place::Var(v),
             ..
         }
-        | Stmt::Set { dst: v, .. } => counts[*v] += 1,
+        | Stmt::Set { dst: v, .. } => count(*v),
         Stmt::Assign {
             place: Place::Elem { buf, .. },
             ..
         }
-        | Stmt::BufDecl { buf, .. } => counts[*buf] += 1,
+        | Stmt::BufDecl { buf, .. } => count(*buf),
         Stmt::For { index, exit, .. } => {
-            counts[*index] += 1;
+            count(*index);
             if let Some(e) = exit {
-                counts[e.trips] += 1;
+                count(e.trips);
             }
         }
-        Stmt::While { trips, .. } => counts[*trips] += 1,
+        Stmt::While { trips, .. } => count(*trips),
         _ => {}
     });
+}
+
+/// Resets the entries [`def_counts`] set.
+fn clear_counts(counts: &mut [usize], touched: &mut Vec<VarId>) {
+    for v in touched.drain(..) {
+        counts[v] = 0;
+    }
 }
 
 /// Every variable read anywhere inside `s`.

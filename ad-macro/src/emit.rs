@@ -1525,7 +1525,7 @@ pub fn emit(
 }
 
 /// The site and variable of a statement that may save the value it overwrites onto `tape(v)`.
-fn saving_site(s: &Stmt) -> Option<(SiteId, VarId)> {
+pub fn saving_site(s: &Stmt) -> Option<(SiteId, VarId)> {
     match s {
         Stmt::Assign {
             site,

@@ -207,6 +207,52 @@ mod tests {
         assert!(out.contains("xc_3_tape"), "{out}");
     }
 
+    /// The reverse of a replayed loop whose iterations commute runs ascending (the inner
+    /// product of a logistic regression: `w_bar[j] += g * x[j]`, which LLVM vectorises); a
+    /// recurrence, a loop restoring values, and one with a branch still run descending.
+    #[test]
+    fn commuting_reverse_iterations_run_ascending() {
+        let out = pretty(
+            quote!(wrt(w)),
+            quote! {
+                fn f(w: &[f64], xs: &[f64], ys: &[f64]) -> f64 {
+                    let d = w.len();
+                    let mut loss = 0.0;
+                    for s in 0..ys.len() {
+                        let mut z = 0.0;
+                        for j in 0..d {
+                            z += w[j] * xs[s * d + j];
+                        }
+                        loss += (1.0 + (-ys[s] * z).exp()).ln();
+                    }
+                    loss / ys.len() as f64
+                }
+            },
+        );
+        assert!(!out.contains(".rev()"), "{out}");
+        for body in [
+            quote!(s = s * x[i].sin();),
+            quote!(let t = s; s = x[i] * t + 1.0;),
+            quote!(if x[i] > 0.0 {
+                s += x[i];
+            }),
+        ] {
+            let out = pretty(
+                quote!(),
+                quote! {
+                    fn f(x: &[f64]) -> f64 {
+                        let mut s = 1.0;
+                        for i in 0..x.len() {
+                            #body
+                        }
+                        s.sqrt()
+                    }
+                },
+            );
+            assert!(out.contains(".rev()"), "{body}: {out}");
+        }
+    }
+
     #[test]
     #[ignore]
     fn show() {

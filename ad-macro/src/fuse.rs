@@ -652,6 +652,129 @@ pub fn is_index(i: &Code, k: VarId) -> bool {
     i.reads == [k] && i.tokens.clone().into_iter().count() == 1
 }
 
+/// Whether the reverse iterations of loop `l` (replayed, not fused) may run in ascending
+/// order, as far as the variables the loop writes are concerned: each reverse iteration then
+/// reads only adjoints that no other reverse iteration changes, and adds to adjoints that the
+/// others only add to, so the iterations commute (up to the order in which contributions to
+/// one adjoint are summed). The emitter adds the other condition: nothing in the loop is
+/// restored from a tape or a slot (the loop's values then stay what the forward sweep left,
+/// in any order), and nothing pops `__temps`.
+///
+/// Running ascending is what a hand-written adjoint does with such a loop (`w_bar[j] += g *
+/// x[j]`), and LLVM vectorises it where the descending version stays scalar: the inner loop of
+/// a logistic regression's gradient took 1.28 × the hand-written adjoint's time descending
+/// and 1.02 × ascending. The loop qualifies when it has a plain range, no early exit, no
+/// `if`, `while`, call or buffer declaration inside, and every variable it writes is
+///
+/// - its index, or the index of a nested loop;
+/// - an **accumulator**: an active float the loop only updates as `v = v ± e` (its adjoint is
+///   the same in every reverse iteration);
+/// - **private**: written before it is read in every iteration ([`private`]), and touched
+///   nowhere outside the loop (its adjoint is zero when each reverse iteration starts);
+/// - a buffer written and read inside the loop only at the loop's index (`h[j]`): each reverse
+///   iteration reads and zeroes the adjoint of its own element only.
+pub fn reverse_commutes(f: &Func, active: &[bool], l: &Stmt) -> bool {
+    let Stmt::For {
+        index,
+        range,
+        body,
+        exit: None,
+        ..
+    } = l
+    else {
+        return false;
+    };
+    if !range.adapters.is_empty() {
+        return false;
+    }
+    let mut ok = true;
+    l.walk(&mut |s| match s {
+        Stmt::While { .. }
+        | Stmt::BufDecl { .. }
+        | Stmt::If { .. }
+        | Stmt::For { exit: Some(_), .. } => ok = false,
+        Stmt::Assign { temps, .. } => {
+            ok &= !temps.iter().any(|n| matches!(n.rhs, Rhs::Call { .. }));
+        }
+        _ => {}
+    });
+    if !ok {
+        return false;
+    }
+    let mut w = BTreeSet::new();
+    writes(l, &mut w);
+    // Touched other than by their own `v = v ± e` updates.
+    let mut bad = BTreeSet::new();
+    l.walk(&mut |s| {
+        let own = match s {
+            Stmt::Assign {
+                place: Place::Var(p),
+                ..
+            } if accumulates(s, *p) => Some(*p),
+            _ => None,
+        };
+        for u in shallow_reads(s).into_iter().chain(shallow_writes(s)) {
+            if Some(u) != own {
+                bad.insert(u);
+            }
+        }
+    });
+    let (mut inside, mut all) = (HashMap::new(), HashMap::new());
+    l.walk(&mut |t| crate::analyse::count_touches(t, &mut inside));
+    f.body
+        .walk(&mut |t| crate::analyse::count_touches(t, &mut all));
+    let confined = |v: VarId| inside.get(&v) == all.get(&v);
+    let sets = range_codes(l);
+    let stable = |v: VarId| !w.contains(&v);
+    let touch = TouchIndex::default();
+    w.iter().all(|&v| {
+        if v == *index {
+            return true;
+        }
+        match f.vars[v].sort {
+            Sort::Buffer => only_at_index(l, v, *index),
+            Sort::Float if active[v] && !bad.contains(&v) => true,
+            _ => confined(v) && private(v, body, &sets, &stable, &touch),
+        }
+    })
+}
+
+/// Whether every element write and every load of buffer `v` inside `l` is at index `i`, and
+/// no other code inside `l` reads `v`.
+fn only_at_index(l: &Stmt, v: VarId, i: VarId) -> bool {
+    let mut ok = true;
+    l.walk(&mut |s| match s {
+        Stmt::Assign {
+            place,
+            temps,
+            value,
+            ..
+        } => {
+            if let Place::Elem { buf, index } = place {
+                ok &= *buf != v || is_index(index, i);
+                ok &= !index.reads.contains(&v);
+            }
+            for n in temps {
+                match &n.rhs {
+                    Rhs::Load { buf, index } => {
+                        ok &= (*buf != v || is_index(index, i)) && !index.reads.contains(&v)
+                    }
+                    Rhs::Op { args, int_arg, .. } => {
+                        ok &= !args.iter().any(|a| a.var() == Some(v));
+                        ok &= !int_arg.as_ref().is_some_and(|c| c.reads.contains(&v));
+                    }
+                    Rhs::Expr(c) => ok &= !c.reads.contains(&v),
+                    Rhs::Call { .. } => ok = false,
+                }
+            }
+            ok &= value.var() != Some(v);
+        }
+        Stmt::Set { code, .. } | Stmt::Plain(code) => ok &= !value_reads(code).contains(&v),
+        _ => {}
+    });
+    ok
+}
+
 /// Whether every write to buffer `v` in `s` is at an index inside the filled range `fill`;
 /// `loops` holds the enclosing loops (index, lo text, hi text).
 fn writes_within(

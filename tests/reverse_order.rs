@@ -1,0 +1,178 @@
+//! Replayed loops whose reverse iterations commute run their reverse in ascending order
+//! (`fuse::reverse_commutes`): accumulators, private scalars and loop indices, buffers written
+//! and read at the loop's index, loads carried in registers from one iteration to the next.
+//! Each gradient is checked against central finite differences, next to look-alikes that do
+//! not qualify and still run descending.
+// Index loops are the subject under test.
+#![allow(clippy::needless_range_loop)]
+
+use ad::gradient;
+
+const FD_TOL: f64 = 1e-6;
+
+const X: [f64; 7] = [0.7, -0.4, 1.3, 0.2, -1.1, 0.9, 0.5];
+
+#[track_caller]
+fn check(f: &dyn Fn(&[f64]) -> f64, value: f64, grad: &[f64], x: &[f64]) {
+    assert_eq!(value, f(x), "f_grad's value differs from f's");
+    if let Err(e) = ad::check_gradient(f, x, grad, FD_TOL) {
+        panic!("{e}\n  at x = {x:?}\n  gradient = {grad:?}");
+    }
+}
+
+/// Extended Rosenbrock under a square root: the sum is not linear after the loop, so the loop
+/// replays; `x[i]` and `x[i + 1]` are carried in registers, now ascending.
+#[gradient]
+fn rosenbrock_norm(x: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..x.len() - 1 {
+        let a = x[i + 1] - x[i] * x[i];
+        let b = 1.0 - x[i];
+        s += 100.0 * a * a + b * b;
+    }
+    s.sqrt()
+}
+
+#[test]
+fn carried_loads_in_an_ascending_reverse() {
+    let mut g = vec![f64::NAN; X.len()];
+    let (v, []) = rosenbrock_norm_grad(&X, &mut g);
+    check(&rosenbrock_norm, v, &g, &X);
+    // Two elements: one iteration; the carry is flushed into the last element.
+    let mut g = [f64::NAN; 2];
+    let (v, []) = rosenbrock_norm_grad(&X[..2], &mut g);
+    check(&rosenbrock_norm, v, &g, &X[..2]);
+}
+
+/// A logistic regression's loss: the inner product's reverse (`w_bar[j] += g * x[j]`) runs
+/// ascending inside the fused loop over samples.
+#[gradient(wrt(w, b))]
+fn logistic_loss(w: &[f64], b: f64, xs: &[f64], ys: &[f64]) -> f64 {
+    let d = w.len();
+    let mut loss = 0.0;
+    for s in 0..ys.len() {
+        let mut z = b;
+        for j in 0..d {
+            z += w[j] * xs[s * d + j];
+        }
+        loss += (1.0 + (-ys[s] * z).exp()).ln();
+    }
+    loss / ys.len() as f64
+}
+
+#[test]
+fn inner_products_in_a_fused_loop() {
+    let xs: Vec<f64> = (0..5 * 3)
+        .map(|k| ((k * 7 % 11) as f64) / 5.0 - 1.0)
+        .collect();
+    let ys = [1.0, -1.0, 1.0, 1.0, -1.0];
+    let w = [0.3, -0.8, 0.5];
+    let mut g = [f64::NAN; 3];
+    let (v, [db]) = logistic_loss_grad(&w, &mut g, 0.2, &xs, &ys);
+    check(&|w| logistic_loss(w, 0.2, &xs, &ys), v, &g, &w);
+    let fb = |b: &[f64]| logistic_loss(&w, b[0], &xs, &ys);
+    ad::check_gradient(fb, &[0.2], &[db], FD_TOL).unwrap();
+}
+
+/// A buffer filled at the loop's index inside a fused loop and read back by the next loop
+/// (an MLP's hidden layer): both reverses run ascending; a load at an index computed from the
+/// loop's (`(j + 1) % m`) adds to its element wherever it is.
+#[gradient(wrt(w, v))]
+fn hidden_layer(w: &[f64], v: &[f64], xs: &[f64]) -> f64 {
+    let m = w.len();
+    let mut h = vec![0.0; m];
+    let mut loss = 0.0;
+    for s in 0..xs.len() {
+        for j in 0..m {
+            h[j] = (w[j] * xs[s]).sin() + w[(j + 1) % m] * xs[s];
+        }
+        let mut out = 0.0;
+        for j in 0..m {
+            out += h[j] * v[j];
+        }
+        loss += out * out;
+    }
+    loss
+}
+
+#[test]
+fn buffers_written_at_the_index() {
+    let (w, v) = (&X[..4], &X[3..]);
+    let xs = [0.3, -1.2, 0.8];
+    let (mut gw, mut gv) = ([f64::NAN; 4], [f64::NAN; 4]);
+    let (value, []) = hidden_layer_grad(w, &mut gw, v, &mut gv, &xs);
+    check(&|w| hidden_layer(w, v, &xs), value, &gw, w);
+    check(&|v| hidden_layer(w, v, &xs), value, &gv, v);
+}
+
+/// Private scalars (`a`, `z`), a nested loop and its index, an active scalar read in the loop.
+#[gradient]
+fn private_scalars(x: &[f64], c: f64) -> f64 {
+    let n = x.len();
+    let mut s = 0.0;
+    for i in 0..n {
+        let a = x[i] * c;
+        let mut z = 0.0;
+        for k in 0..3 {
+            z += a * x[(i + k) % n];
+        }
+        s += z.tanh();
+    }
+    s * s
+}
+
+#[test]
+fn private_scalars_and_nested_loops() {
+    let mut g = vec![f64::NAN; X.len()];
+    let (v, [dc]) = private_scalars_grad(&X, &mut g, 0.8);
+    check(&|x| private_scalars(x, 0.8), v, &g, &X);
+    let fc = |c: &[f64]| private_scalars(&X, c[0]);
+    ad::check_gradient(fc, &[0.8], &[dc], FD_TOL).unwrap();
+}
+
+/// Look-alikes that keep a descending reverse: the last iteration's private value read after
+/// the loop, a buffer element written at another iteration's index, a recurrence.
+#[gradient]
+fn private_read_after(x: &[f64]) -> f64 {
+    let mut s = 0.0;
+    let mut t = 0.0;
+    for i in 0..x.len() {
+        t = x[i] * 2.0;
+        s += t * t;
+    }
+    (s + t * t).sqrt()
+}
+
+#[gradient]
+fn neighbour_written(x: &[f64]) -> f64 {
+    let n = x.len();
+    let mut h = vec![1.0; n + 1];
+    let mut s = 0.0;
+    for j in 0..n {
+        h[j + 1] = h[j] * x[j].cos();
+        s += h[j + 1];
+    }
+    s.ln()
+}
+
+#[gradient]
+fn recurrence(x: &[f64]) -> f64 {
+    let mut s = 1.0;
+    for i in 0..x.len() {
+        s = s * x[i].sin() + x[i];
+    }
+    s.sqrt()
+}
+
+#[test]
+fn look_alikes_that_stay_descending() {
+    let mut g = vec![f64::NAN; X.len()];
+    let (v, []) = private_read_after_grad(&X, &mut g);
+    check(&private_read_after, v, &g, &X);
+    let x: Vec<f64> = X.iter().map(|v| v * 0.5).collect();
+    let (v, []) = neighbour_written_grad(&x, &mut g);
+    check(&neighbour_written, v, &g, &x);
+    let x: Vec<f64> = X.iter().map(|v| v.abs() + 0.5).collect();
+    let (v, []) = recurrence_grad(&x, &mut g);
+    check(&recurrence, v, &g, &x);
+}
