@@ -261,8 +261,10 @@ fn squared_sum(x: &[f64]) -> f64 {
     s.sqrt() * s
 }
 
+/// Fused with a deferred seed: the shadow is scaled when the reverse sweep reaches the loop
+/// (more cases in `fused_deferred.rs`).
 #[test]
-fn sums_used_non_linearly_are_replayed() {
+fn sums_used_non_linearly() {
     check_slice_fn!(squared_sum, squared_sum_grad, data(7, 8));
 }
 

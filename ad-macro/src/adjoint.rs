@@ -427,8 +427,10 @@ impl Emitter<'_> {
                     quote!(if #c { #tb } else { #eb })
                 }
             }
-            // Its reverse ran inside the forward sweep.
-            Stmt::For { id, .. } if self.facts.fused.contains_key(id) => quote!(),
+            // Its reverse ran inside the forward sweep (scaled here if its seed was deferred).
+            Stmt::For { id, .. } if self.facts.fused.contains_key(id) => {
+                self.deferred_rev.remove(id).unwrap_or_default()
+            }
             Stmt::For {
                 index,
                 range,

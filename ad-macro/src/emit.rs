@@ -93,6 +93,9 @@ pub struct Emitter<'a> {
     /// Tape saves written into a slot of [`Tape::slots`] instead of pushed: the slot's index,
     /// by site (see [`Emitter::slot_tapes`]).
     slot_sites: std::cell::RefCell<std::collections::HashMap<SiteId, TokenStream>>,
+    /// For fused loops with a deferred seed (`fuse::Deferred`): the code their place in the
+    /// reverse sweep runs, by loop id.
+    pub deferred_rev: std::collections::HashMap<SiteId, TokenStream>,
 }
 
 /// What receives a statement's summed partials at the end of its reverse.
@@ -207,6 +210,7 @@ impl<'a> Emitter<'a> {
             nested_loops: nested_loops(&f.body),
             loop_zero: Default::default(),
             slot_sites: Default::default(),
+            deferred_rev: Default::default(),
         }
     }
 
@@ -704,6 +708,17 @@ impl<'a> Emitter<'a> {
             init.push(quote!(#bar = #e;));
             reset.push(quote!(#bar = 0.0;));
         }
+        // A deferred seed: the loop adds to private adjoints of the scalars it reads, named in
+        // place of theirs while its code is emitted.
+        let mut swapped = Vec::new();
+        if let Some(d) = &plan.deferred {
+            let t = &self.t;
+            for &v in &d.scalars {
+                let private = format_ident!("{}_unscaled", self.bar(v), span = Span::mixed_site());
+                decls.push(quote!(let mut #private: #t = 0.0;));
+                swapped.push((v, std::mem::replace(&mut self.names[v].1, private)));
+            }
+        }
         let i = self.ident(index);
         let iter = self.range_iter(range);
         self.depth += 1;
@@ -776,6 +791,28 @@ impl<'a> Emitter<'a> {
         }
         self.shadow_written.extend(shift.used.keys().chain(&direct));
         let [carries, accs, stores, flush] = self.carry_code(&shift, &i, &hi, false, &first);
+        if let Some(d) = &plan.deferred {
+            // At the loop's place in the reverse sweep, the accumulator's adjoint is known.
+            let g = fixed("__g");
+            let e = fixed("__e");
+            let acc = self.bar(d.acc);
+            let scale: Vec<TokenStream> = d
+                .scaled
+                .iter()
+                .map(|&b| {
+                    let bar = self.bar(b);
+                    quote!(for #e in #bar.iter_mut() { *#e *= #g; })
+                })
+                .collect();
+            let mut adds = Vec::new();
+            for (v, real) in swapped {
+                let private = std::mem::replace(&mut self.names[v].1, real);
+                let bar = self.bar(v);
+                adds.push(quote!(#bar += #g * #private;));
+            }
+            self.deferred_rev
+                .insert(*id, quote!({ let #g = #acc; #(#scale)* #(#adds)* }));
+        }
         let precheck = if range.adapters.is_empty() {
             self.bounds_precheck(body, index, range)
         } else {

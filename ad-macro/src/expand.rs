@@ -207,6 +207,43 @@ mod tests {
         assert!(out.contains("xc_3_tape"), "{out}");
     }
 
+    /// A sum used non-linearly after its loop (`s.sqrt()`) is fused with a deferred seed: the
+    /// reverse sweep scales the shadow and adds the scalars' private adjoints, once. A slice
+    /// read again after the loop keeps the loop replayed.
+    #[test]
+    fn deferred_seeds_scale_once() {
+        let body = |after: proc_macro2::TokenStream| {
+            pretty(
+                quote!(),
+                quote! {
+                    fn f(x: &[f64], c: f64) -> f64 {
+                        let mut s = 0.0;
+                        for i in 0..x.len() {
+                            s += (x[i] * c).sin();
+                        }
+                        s.sqrt() #after
+                    }
+                },
+            )
+        };
+        let out = body(quote!());
+        assert_eq!(
+            out.matches("for __e in x_1_bar.iter_mut()").count(),
+            1,
+            "{out}"
+        );
+        assert_eq!(
+            out.matches("c_2_bar += __g * c_2_bar_unscaled;").count(),
+            1,
+            "{out}"
+        );
+        let out = body(quote!(+ x[0]));
+        assert!(
+            !out.contains("iter_mut") && !out.contains("unscaled"),
+            "{out}"
+        );
+    }
+
     /// The reverse of a replayed loop whose iterations commute runs ascending (the inner
     /// product of a logistic regression: `w_bar[j] += g * x[j]`, which LLVM vectorises); a
     /// recurrence, a loop restoring values, and one with a branch still run descending.
@@ -245,7 +282,7 @@ mod tests {
                         for i in 0..x.len() {
                             #body
                         }
-                        s.sqrt()
+                        s.sqrt() + x[0]
                     }
                 },
             );

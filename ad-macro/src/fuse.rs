@@ -21,7 +21,8 @@
 //!   accumulated early, must not be consumed by a later definition);
 //! - each accumulator's adjoint at the end of the loop is a known expression: the statements
 //!   after the loop use it only linearly, with coefficients computed before the loop
-//!   ([`exit_adjoint`]);
+//!   ([`exit_adjoint`]); or the loop has one accumulator only, and its seed is **deferred**
+//!   ([`Deferred`]: the loop runs with the adjoint 1, the reverse sweep scales what it added);
 //! - (checked by the analysis) nothing the loop overwrites is needed by the reverse sweep of the
 //!   statements before it.
 
@@ -42,6 +43,28 @@ pub struct Fused {
     pub accs: Vec<(VarId, TokenStream)>,
     /// Active variables the loop reads or writes: their adjoints are declared before it.
     pub touched: Vec<VarId>,
+    /// Set when the loop's one accumulator has an adjoint not known before the loop.
+    pub deferred: Option<Deferred>,
+}
+
+/// A fused loop whose only accumulator is used non-linearly after it (`s.sqrt()`, `s.ln()`):
+/// its adjoint `σ` at the end of the loop is known only when the reverse sweep reaches the
+/// loop. Everything the loop's reverse adds is linear in `σ`, so the loop runs fused with the
+/// accumulator's adjoint set to 1, and the reverse sweep, at the loop's place, multiplies what
+/// it added by `σ`: the shadows in [`Deferred::scaled`] in place, and the private adjoints of
+/// [`Deferred::scalars`] into their adjoints. (A hand-written adjoint of `√(Σ xᵢ²)` does the
+/// same: one pass for the sum and the unscaled gradient, then one scaling.)
+#[derive(Debug, Clone)]
+pub struct Deferred {
+    /// The accumulator.
+    pub acc: VarId,
+    /// Active slices and buffers the loop reads and does not write, whose adjoints nothing
+    /// else adds to before the loop's place in the reverse sweep: no fused loop before it and
+    /// no statement after it reads them (the statements before it add to them later).
+    pub scaled: Vec<VarId>,
+    /// Active scalars the loop reads and does not write: the loop adds to a private adjoint
+    /// of each, added times `σ` to the real one at the loop's place in the reverse sweep.
+    pub scalars: Vec<VarId>,
 }
 
 /// The loops (by id) of `f`'s top level that can be fused.
@@ -61,6 +84,8 @@ pub fn plan(f: &Func, active: &[bool], excluded: &BTreeSet<SiteId>) -> HashMap<S
         r.extend(reads);
     }
     let mut w_before = BTreeSet::new();
+    // Read by the loops fused so far: their reverse adds to these adjoints in the forward sweep.
+    let mut read_by_fused = BTreeSet::new();
     for (p, s) in stmts.iter().enumerate() {
         if let (
             Stmt::For {
@@ -76,9 +101,13 @@ pub fn plan(f: &Func, active: &[bool], excluded: &BTreeSet<SiteId>) -> HashMap<S
                 w_after,
                 r_after,
                 w_before: &w_before,
+                read_by_fused: &read_by_fused,
             };
             if let Some(fused) = cx.loop_plan(s, *index, body) {
                 out.insert(*id, fused);
+                let mut r = Vec::new();
+                deep_reads(s, &mut r);
+                read_by_fused.extend(r);
             }
         }
         writes(s, &mut w_before);
@@ -95,6 +124,8 @@ struct Cx<'a> {
     r_after: &'a BTreeSet<VarId>,
     /// Written by the statements before the loop.
     w_before: &'a BTreeSet<VarId>,
+    /// Read by the loops fused before this one.
+    read_by_fused: &'a BTreeSet<VarId>,
 }
 
 impl Cx<'_> {
@@ -144,8 +175,12 @@ impl Cx<'_> {
             }
         }
         let mut acc_exprs = Vec::new();
+        let mut unknown = Vec::new();
         for &v in &accs {
-            acc_exprs.push((v, self.exit_adjoint(v, &stable)?));
+            match self.exit_adjoint(v, &stable) {
+                Some(e) => acc_exprs.push((v, e)),
+                None => unknown.push(v),
+            }
         }
         let touched = w
             .iter()
@@ -153,9 +188,47 @@ impl Cx<'_> {
             .copied()
             .filter(|&v| tracked(v))
             .collect::<BTreeSet<_>>();
+        let deferred = match unknown.as_slice() {
+            [] => None,
+            // One accumulator only: with two, what the loop adds mixes their adjoints.
+            [acc] if accs.len() == 1 => {
+                acc_exprs.push((*acc, quote!(1.0)));
+                Some(self.deferred(*acc, &touched, &w)?)
+            }
+            _ => return None,
+        };
         Some(Fused {
             accs: acc_exprs,
             touched: touched.into_iter().collect(),
+            deferred,
+        })
+    }
+
+    /// The plan of a loop whose accumulator `acc` has an adjoint not known before it
+    /// ([`Deferred`]), if every slice and buffer it reads has an adjoint that only it adds to
+    /// before its place in the reverse sweep.
+    fn deferred(
+        &self,
+        acc: VarId,
+        touched: &BTreeSet<VarId>,
+        written: &BTreeSet<VarId>,
+    ) -> Option<Deferred> {
+        let (mut scaled, mut scalars) = (Vec::new(), Vec::new());
+        for &v in touched.difference(written) {
+            match self.f.vars[v].sort {
+                Sort::Float => scalars.push(v),
+                Sort::Slice | Sort::Buffer
+                    if !self.r_after.contains(&v) && !self.read_by_fused.contains(&v) =>
+                {
+                    scaled.push(v)
+                }
+                _ => return None,
+            }
+        }
+        Some(Deferred {
+            acc,
+            scaled,
+            scalars,
         })
     }
 
@@ -938,6 +1011,33 @@ mod tests {
         assert_eq!(fused(one_branch), 0);
     }
 
+    /// One sum used non-linearly after the loop: fused, its seed deferred, with the slice's
+    /// shadow scaled and the scalar's adjoint kept apart.
+    #[test]
+    fn non_linear_uses_defer_the_seed() {
+        let f: syn::ItemFn = parse_quote! {
+            fn f(x: &[f64], c: f64) -> f64 {
+                let mut s = 0.0;
+                for i in 0..x.len() {
+                    s += (c * x[i]).exp();
+                }
+                s.ln() * c
+            }
+        };
+        let mut cx = Errors::default();
+        let f = crate::lower::lower(&f, &Default::default(), &mut cx).expect("lowers");
+        let facts = crate::analyse::analyse(&f);
+        let plans: Vec<_> = facts.fused.values().collect();
+        let [plan] = plans.as_slice() else {
+            panic!("one fused loop: {plans:?}");
+        };
+        let d = plan.deferred.as_ref().expect("deferred");
+        let name = |v: &usize| f.vars[*v].name.clone();
+        assert_eq!(name(&d.acc), "s");
+        assert_eq!(d.scaled.iter().map(name).collect::<Vec<_>>(), ["x"]);
+        assert_eq!(d.scalars.iter().map(name).collect::<Vec<_>>(), ["c"]);
+    }
+
     #[test]
     fn loop_carried_values_are_not_fused() {
         // The buffer is read before the iteration writes it.
@@ -965,17 +1065,31 @@ mod tests {
             }
         };
         assert_eq!(fused(recurrence), 0);
-        // The sum is used non-linearly after the loop.
+        // The sum is used non-linearly after the loop, and the slice again: a deferred seed
+        // would scale the later statement's contribution too.
         let squared = parse_quote! {
             fn f(x: &[f64]) -> f64 {
                 let mut s = 0.0;
                 for i in 0..x.len() {
                     s += x[i];
                 }
-                s * s
+                s * s + x[0]
             }
         };
         assert_eq!(fused(squared), 0);
+        // Two sums used non-linearly.
+        let two = parse_quote! {
+            fn f(x: &[f64]) -> f64 {
+                let mut s = 0.0;
+                let mut t = 0.0;
+                for i in 0..x.len() {
+                    s += x[i];
+                    t += x[i] * x[i];
+                }
+                s * t
+            }
+        };
+        assert_eq!(fused(two), 0);
         // A value the loop reads is redefined after it.
         let redefined = parse_quote! {
             fn f(x: &[f64]) -> f64 {
