@@ -10,6 +10,8 @@ mod objectives;
 use criterion::{criterion_group, criterion_main, Criterion};
 use objectives::gmm::Gmm;
 use objectives::lecture::Lecture;
+use objectives::logreg::LogReg;
+use objectives::lse::Lse;
 use objectives::mlp::Mlp;
 use objectives::recurrence::Recurrence;
 use objectives::rosenbrock::Rosenbrock;
@@ -68,6 +70,16 @@ fn mlp(c: &mut Criterion) {
     bench_problem(c, "mlp_10_32_1_b256", &Mlp::new(256, 4), true);
 }
 
+fn logreg(c: &mut Criterion) {
+    bench_problem(c, "logreg_d20_n1000", &LogReg::new(20, 1_000, 5), false);
+    bench_problem(c, "logreg_d100_n1000", &LogReg::new(100, 1_000, 5), true);
+}
+
+fn lse(c: &mut Criterion) {
+    bench_problem(c, "lse_n1000", &Lse::new(1_000, 6), false);
+    bench_problem(c, "lse_n100000", &Lse::new(100_000, 6), true);
+}
+
 fn recurrence(c: &mut Criterion) {
     bench_problem(c, "logistic_10000", &Recurrence::new(10_000), false);
 }
@@ -77,6 +89,6 @@ criterion_group! {
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    targets = lecture, rosenbrock, gmm, mlp, recurrence
+    targets = lecture, rosenbrock, gmm, mlp, logreg, lse, recurrence
 }
 criterion_main!(benches);

@@ -8,6 +8,8 @@ mod objectives;
 
 use objectives::gmm::{self, Gmm};
 use objectives::lecture::{self, Lecture};
+use objectives::logreg::{self, LogReg};
+use objectives::lse::{self, Lse};
 use objectives::mlp::Mlp;
 use objectives::recurrence::{self, Recurrence};
 use objectives::rosenbrock::{self, Rosenbrock};
@@ -150,6 +152,85 @@ fn mlp_tools_agree() {
 }
 
 #[test]
+fn logreg_matches_finite_differences() {
+    for (d, n) in [(1, 1), (3, 5), (4, 17), (20, 50)] {
+        let p = LogReg::new(d, n, 13 + d as u64);
+        let fd = fd_gradient(|t| p.value_at(t), &p.theta);
+        let err = rel_err(&hand_gradient(&p), &fd);
+        assert!(err < 1e-7, "D = {d}, N = {n}: relative error {err:e}");
+    }
+}
+
+/// At w = 0, b = 0 every sample costs ln 2 and has ∂/∂z = −y/2, so the gradient is
+/// −(1/2N) Σₛ yₛ (xₛ, 1).
+#[test]
+fn logreg_at_zero_is_the_closed_form() {
+    let (d, n) = (3, 5);
+    let p = LogReg::new(d, n, 2);
+    let (w, b) = (vec![0.0; d], 0.0);
+    let mut g_w = vec![f64::NAN; d];
+    let (v, g_b) = logreg::logreg_hand(&w, b, &p.xs, &p.ys, &mut g_w);
+    let ln2 = std::f64::consts::LN_2;
+    assert!((v - ln2).abs() < 1e-15);
+    assert!((logreg::logreg_loss(&w, b, &p.xs, &p.ys) - ln2).abs() < 1e-15);
+    let mut expected = vec![0.0; d + 1];
+    for (x, y) in p.xs.chunks_exact(d).zip(&p.ys) {
+        for j in 0..d {
+            expected[j] -= 0.5 * y * x[j] / n as f64;
+        }
+        expected[d] -= 0.5 * y / n as f64;
+    }
+    g_w.push(g_b);
+    assert!(rel_err(&g_w, &expected) < 1e-14, "{g_w:?} vs {expected:?}");
+}
+
+#[test]
+fn logreg_tools_agree() {
+    check_agreement(&LogReg::new(3, 5, 1), 1e-12);
+    check_agreement(&LogReg::new(20, 1000, 5), 1e-12);
+    check_agreement(&LogReg::new(100, 1000, 5), 1e-12);
+}
+
+#[test]
+fn lse_matches_finite_differences() {
+    for n in [1, 2, 7, 30] {
+        let p = Lse::new(n, 17 + n as u64);
+        let fd = fd_gradient(lse::log_sum_exp, &p.x);
+        let err = rel_err(&hand_gradient(&p), &fd);
+        assert!(err < 1e-7, "n = {n}: relative error {err:e}");
+    }
+}
+
+/// The value is ln Σ exp xᵢ and the gradient is the softmax exp(xᵢ − lse).
+#[test]
+fn lse_gradient_is_the_softmax() {
+    for n in [1, 7, 1000] {
+        let p = Lse::new(n, 6);
+        let naive = p.x.iter().map(|v| v.exp()).sum::<f64>().ln();
+        let mut g = vec![f64::NAN; n];
+        let v = lse::log_sum_exp_hand(&p.x, &mut g);
+        assert!((v - naive).abs() < 1e-12 * naive.abs().max(1.0), "n = {n}");
+        assert_eq!(v, lse::log_sum_exp(&p.x));
+        let softmax: Vec<f64> = p.x.iter().map(|xi| (xi - v).exp()).collect();
+        assert!(rel_err(&g, &softmax) < 1e-14, "n = {n}");
+        assert!((g.iter().sum::<f64>() - 1.0).abs() < 1e-13, "n = {n}");
+    }
+    // Stable where the naive formula overflows; equal entries share the weight.
+    let x = [1000.0, 1000.0, 1000.0, 1000.0];
+    let mut g = [f64::NAN; 4];
+    let v = lse::log_sum_exp_hand(&x, &mut g);
+    assert!((v - (1000.0 + 4f64.ln())).abs() < 1e-12);
+    assert_eq!(g, [0.25; 4]);
+}
+
+#[test]
+fn lse_tools_agree() {
+    check_agreement(&Lse::new(7, 6), 1e-12);
+    check_agreement(&Lse::new(1000, 6), 1e-12);
+    check_agreement(&Lse::new(100_000, 6), 1e-12);
+}
+
+#[test]
 fn logistic_adjoint_matches_tangents_and_finite_differences() {
     for steps in [0, 1, 7, 40] {
         let p = Recurrence::new(steps);
@@ -178,4 +259,6 @@ fn logistic_tools_agree() {
 fn generated_rows_are_available() {
     assert!(Tool::Generated.available(&Rosenbrock::new(4, 2)));
     assert!(Tool::Generated.available(&Lecture::new(1.0, 2.0)));
+    assert!(Tool::Generated.available(&LogReg::new(3, 5, 1)));
+    assert!(Tool::Generated.available(&Lse::new(7, 6)));
 }

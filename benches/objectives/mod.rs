@@ -15,6 +15,8 @@
 pub mod data;
 pub mod gmm;
 pub mod lecture;
+pub mod logreg;
+pub mod lse;
 pub mod mlp;
 pub mod recurrence;
 pub mod rosenbrock;
