@@ -160,7 +160,7 @@ impl Cx<'_> {
             }
         }
         let mut accs = Vec::new();
-        let bad = self.not_accumulated(l);
+        let bad = not_accumulated(l);
         let index_of = TouchIndex::default();
         for &v in &w {
             if v == index {
@@ -230,27 +230,6 @@ impl Cx<'_> {
             scaled,
             scalars,
         })
-    }
-
-    /// The variables the loop touches other than in `v = v ± term` updates of themselves (one
-    /// walk for all of them).
-    fn not_accumulated(&self, l: &Stmt) -> BTreeSet<VarId> {
-        let mut bad = BTreeSet::new();
-        l.walk(&mut |s| {
-            let own = match s {
-                Stmt::Assign {
-                    place: Place::Var(p),
-                    ..
-                } if accumulates(s, *p) => Some(*p),
-                _ => None,
-            };
-            for u in shallow_reads(s).into_iter().chain(shallow_writes(s)) {
-                if Some(u) != own {
-                    bad.insert(u);
-                }
-            }
-        });
-        bad
     }
 
     /// The adjoint of accumulator `acc` at the end of the loop, if the statements after the
@@ -427,6 +406,27 @@ impl Cx<'_> {
                 && (self.w_before.contains(&r) || matches!(self.f.vars[r].role, Role::Param { .. }))
         })
     }
+}
+
+/// The variables loop `l` touches other than in `v = v ± term` updates of themselves (one
+/// walk for all of them).
+fn not_accumulated(l: &Stmt) -> BTreeSet<VarId> {
+    let mut bad = BTreeSet::new();
+    l.walk(&mut |s| {
+        let own = match s {
+            Stmt::Assign {
+                place: Place::Var(p),
+                ..
+            } if accumulates(s, *p) => Some(*p),
+            _ => None,
+        };
+        for u in shallow_reads(s).into_iter().chain(shallow_writes(s)) {
+            if Some(u) != own {
+                bad.insert(u);
+            }
+        }
+    });
+    bad
 }
 
 /// Whether `s` (itself, not nested statements) is `v = v + e`, `v = e + v` or `v = v - e`.
@@ -776,22 +776,7 @@ pub fn reverse_commutes(f: &Func, active: &[bool], l: &Stmt) -> bool {
     }
     let mut w = BTreeSet::new();
     writes(l, &mut w);
-    // Touched other than by their own `v = v ± e` updates.
-    let mut bad = BTreeSet::new();
-    l.walk(&mut |s| {
-        let own = match s {
-            Stmt::Assign {
-                place: Place::Var(p),
-                ..
-            } if accumulates(s, *p) => Some(*p),
-            _ => None,
-        };
-        for u in shallow_reads(s).into_iter().chain(shallow_writes(s)) {
-            if Some(u) != own {
-                bad.insert(u);
-            }
-        }
-    });
+    let bad = not_accumulated(l);
     let (mut inside, mut all) = (HashMap::new(), HashMap::new());
     l.walk(&mut |t| crate::analyse::count_touches(t, &mut inside));
     f.body
