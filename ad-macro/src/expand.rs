@@ -132,8 +132,8 @@ mod tests {
         expect_file!["../tests/expansions/rosenbrock.rs"].assert_eq(&out);
     }
 
-    /// A nonlinear recurrence: exactly one value of `x` is taped per step, in a buffer sized
-    /// once before the loop.
+    /// A nonlinear recurrence: exactly one value of `x` is taped per step, written into a slot
+    /// per iteration of a buffer sized once before the loop.
     #[test]
     fn expansion_logistic() {
         let out = pretty(
@@ -148,7 +148,8 @@ mod tests {
                 }
             },
         );
-        assert_eq!(out.matches(".push(").count(), 1, "{out}");
+        assert_eq!(out.matches(".slots(").count(), 1, "{out}");
+        assert!(!out.contains(".push("), "{out}");
         expect_file!["../tests/expansions/logistic.rs"].assert_eq(&out);
     }
 

@@ -289,9 +289,20 @@ impl<T: Clone + Default> Tape<T> {
         &mut self.regions[base..end]
     }
 
+    /// Exactly `len` the first time (a loop entered once, at the top level, records exactly
+    /// what it needs: the logistic map's `steps` values, not `Vec`'s rounding up to 4), at
+    /// least twice the room after that (amortised, for loops nested in loops whose entries
+    /// need more and more).
     #[cold]
     #[inline(never)]
     fn grow_regions(&mut self, len: usize) {
+        let room = if self.regions.is_empty() {
+            len
+        } else {
+            len.max(2 * self.regions.len())
+        };
+        self.regions
+            .reserve_exact(room.saturating_sub(self.regions.len()));
         self.regions.resize(len, T::default());
     }
 }

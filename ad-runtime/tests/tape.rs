@@ -206,3 +206,23 @@ fn equal_tapes_ignore_released_room() {
     b.push(1.0);
     assert_eq!(a, b);
 }
+
+/// Slots are allocated at exactly the first size asked for (a top-level loop records exactly
+/// its trip count's values), and at least double after that (entries of a nested loop that ask
+/// for more and more room grow it amortised); values written survive the growth.
+#[test]
+fn slots_grow_exactly_then_amortised() {
+    let mut tape = Tape::<f64>::new();
+    tape.slots(3).copy_from_slice(&[1.0, 2.0, 3.0]);
+    assert_eq!(tape.capacity(), 3);
+    tape.slots(1)[0] = 4.0;
+    assert!(tape.capacity() >= 6, "{}", tape.capacity());
+    assert_eq!(tape.top(4), &[1.0, 2.0, 3.0, 4.0]);
+    tape.drop_top(4);
+    let room = tape.capacity();
+    for n in 1..=4 {
+        tape.slots(n);
+        tape.drop_top(n);
+    }
+    assert_eq!(tape.capacity(), room, "room released is reused");
+}

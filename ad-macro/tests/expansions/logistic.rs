@@ -29,13 +29,16 @@ fn logistic_grad(
     x_4 = x0_1;
     let mut lo_5 = 0;
     let mut hi_6 = steps_3;
-    x_4_tape.reserve_exact(1usize * ::core::iter::Iterator::size_hint(&(lo_5..hi_6)).0);
-    for _i_7 in (lo_5..hi_6) {
-        let _t_8: __F = r_2 * x_4;
-        let _t_9: __F = 1.0 - x_4;
-        let __v: __F = (_t_8 * _t_9);
-        x_4_tape.push(x_4);
-        x_4 = __v;
+    {
+        let x_4_tape = x_4_tape
+            .slots(1usize * ::core::iter::Iterator::size_hint(&(lo_5..hi_6)).0);
+        for _i_7 in (lo_5..hi_6) {
+            let _t_8: __F = r_2 * x_4;
+            let _t_9: __F = 1.0 - x_4;
+            let __v: __F = (_t_8 * _t_9);
+            x_4_tape[(_i_7 - lo_5) as usize] = x_4;
+            x_4 = __v;
+        }
     }
     let mut ret_0: __F = x_4;
     let __value: __F = ret_0;
@@ -46,17 +49,22 @@ fn logistic_grad(
         ret_0_bar = 0.0;
         x_4_bar = __g;
     }
-    for _i_7 in (lo_5..hi_6).rev() {
-        {
-            let __g = x_4_bar;
-            x_4_bar = 0.0;
-            x_4 = x_4_tape.pop();
-            let _t_8: __F = r_2 * x_4;
-            let _t_9: __F = 1.0 - x_4;
-            x_4_bar = __g * ((-_t_8) + (_t_9 * r_2));
-            r_2_bar += __g * (_t_9 * x_4);
+    {
+        let x_4_tape = x_4_tape
+            .top(1usize * ::core::iter::Iterator::size_hint(&(lo_5..hi_6)).0);
+        for _i_7 in (lo_5..hi_6).rev() {
+            {
+                let __g = x_4_bar;
+                x_4_bar = 0.0;
+                x_4 = x_4_tape[(_i_7 - lo_5) as usize];
+                let _t_8: __F = r_2 * x_4;
+                let _t_9: __F = 1.0 - x_4;
+                x_4_bar = __g * ((-_t_8) + (_t_9 * r_2));
+                r_2_bar += __g * (_t_9 * x_4);
+            }
         }
     }
+    x_4_tape.drop_top(1usize * ::core::iter::Iterator::size_hint(&(lo_5..hi_6)).0);
     {
         let __g = x_4_bar;
         x_4_bar = 0.0;
