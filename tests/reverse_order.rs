@@ -20,8 +20,9 @@ fn check(f: &dyn Fn(&[f64]) -> f64, value: f64, grad: &[f64], x: &[f64]) {
     }
 }
 
-/// Extended Rosenbrock under a square root: the sum is not linear after the loop, so the loop
-/// replays; `x[i]` and `x[i + 1]` are carried in registers, now ascending.
+/// Extended Rosenbrock under a square root, plus `x[0]`: the sum is not linear after the loop
+/// and `x` is read again, so the loop replays; `x[i]` and `x[i + 1]` are carried in registers,
+/// ascending.
 #[gradient]
 fn rosenbrock_norm(x: &[f64]) -> f64 {
     let mut s = 0.0;
@@ -30,7 +31,7 @@ fn rosenbrock_norm(x: &[f64]) -> f64 {
         let b = 1.0 - x[i];
         s += 100.0 * a * a + b * b;
     }
-    s.sqrt()
+    s.sqrt() + x[0]
 }
 
 #[test]
@@ -75,8 +76,7 @@ fn inner_products_in_a_fused_loop() {
 }
 
 /// A buffer filled at the loop's index inside a fused loop and read back by the next loop
-/// (an MLP's hidden layer): both reverses run ascending; a load at an index computed from the
-/// loop's (`(j + 1) % m`) adds to its element wherever it is.
+/// (an MLP's hidden layer): both reverses run ascending.
 #[gradient(wrt(w, v))]
 fn hidden_layer(w: &[f64], v: &[f64], xs: &[f64]) -> f64 {
     let m = w.len();
@@ -84,7 +84,7 @@ fn hidden_layer(w: &[f64], v: &[f64], xs: &[f64]) -> f64 {
     let mut loss = 0.0;
     for s in 0..xs.len() {
         for j in 0..m {
-            h[j] = (w[j] * xs[s]).sin() + w[(j + 1) % m] * xs[s];
+            h[j] = (w[j] * xs[s]).sin() + w[j] * xs[s] * 0.5;
         }
         let mut out = 0.0;
         for j in 0..m {
@@ -105,20 +105,32 @@ fn buffers_written_at_the_index() {
     check(&|v| hidden_layer(w, v, &xs), value, &gv, v);
 }
 
-/// Private scalars (`a`, `z`), a nested loop and its index, an active scalar read in the loop.
+/// Private scalars (`a`, `b`) and an active scalar read in a replayed loop (`x[0]` after the
+/// loop keeps it from being fused); a nested loop over `k` whose reverse runs ascending inside
+/// a descending one (`w[k]` is not at the outer loop's index).
 #[gradient]
 fn private_scalars(x: &[f64], c: f64) -> f64 {
-    let n = x.len();
     let mut s = 0.0;
-    for i in 0..n {
+    for i in 0..x.len() {
         let a = x[i] * c;
-        let mut z = 0.0;
-        for k in 0..3 {
-            z += a * x[(i + k) % n];
+        let b = a * a + x[i];
+        s += (a * b).tanh();
+    }
+    s * s + x[0]
+}
+
+#[gradient(wrt(x, w))]
+fn nested_inner_product(x: &[f64], w: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..x.len() {
+        let xi = x[i];
+        let mut z = xi;
+        for k in 0..w.len() {
+            z += w[k] * xi;
         }
         s += z.tanh();
     }
-    s * s
+    s * s + x[0]
 }
 
 #[test]
@@ -128,6 +140,11 @@ fn private_scalars_and_nested_loops() {
     check(&|x| private_scalars(x, 0.8), v, &g, &X);
     let fc = |c: &[f64]| private_scalars(&X, c[0]);
     ad::check_gradient(fc, &[0.8], &[dc], FD_TOL).unwrap();
+    let w = [0.4, -0.2, 0.7];
+    let (mut gx, mut gw) = (vec![f64::NAN; X.len()], [f64::NAN; 3]);
+    let (v, []) = nested_inner_product_grad(&X, &mut gx, &w, &mut gw);
+    check(&|x| nested_inner_product(x, &w), v, &gx, &X);
+    check(&|w| nested_inner_product(&X, w), v, &gw, &w);
 }
 
 /// Look-alikes that keep a descending reverse: the last iteration's private value read after

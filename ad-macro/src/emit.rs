@@ -989,7 +989,7 @@ impl<'a> Emitter<'a> {
     }
 
     /// `k` if `index` is `i + k`, `k + i`, `i - k` or `i`, for `i` the variable `of`.
-    fn offset(&self, index: &Code, of: VarId) -> Option<isize> {
+    pub fn offset(&self, index: &Code, of: VarId) -> Option<isize> {
         if index.reads != [of] {
             return None;
         }
