@@ -1,6 +1,7 @@
-//! Replayed loops whose reverse iterations commute run their reverse in ascending order
-//! (`fuse::reverse_commutes`): accumulators, private scalars and loop indices, buffers written
-//! and read at the loop's index, loads carried in registers from one iteration to the next.
+//! Replayed loops whose reverse iterations commute (`fuse::reverse_commutes`: accumulators,
+//! private scalars and loop indices, buffers written and read at the loop's index) run their
+//! reverse in ascending order when they touch only slice parameters at `i ± k`
+//! (`Emitter::runs_forward`), with loads carried in registers from one iteration to the next.
 //! Each gradient is checked against central finite differences, next to look-alikes that do
 //! not qualify and still run descending.
 // Index loops are the subject under test.
@@ -76,7 +77,9 @@ fn inner_products_in_a_fused_loop() {
 }
 
 /// A buffer filled at the loop's index inside a fused loop and read back by the next loop
-/// (an MLP's hidden layer): both reverses run ascending.
+/// (an MLP's hidden layer). The iterations of both reverses commute, but they touch a local
+/// buffer's adjoint, which the reverse of the code before reads back descending: they stay
+/// descending, which measured faster (`Emitter::runs_forward`).
 #[gradient(wrt(w, v))]
 fn hidden_layer(w: &[f64], v: &[f64], xs: &[f64]) -> f64 {
     let m = w.len();
