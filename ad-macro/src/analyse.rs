@@ -760,9 +760,9 @@ fn recompute_candidate(f: &Func, v: VarId, s: &Stmt) -> bool {
         && !matches!(s, Stmt::Assign { temps, .. } if temps.iter().any(|n| matches!(n.rhs, Rhs::Call { .. })))
 }
 
-/// How many times each variable is defined inside `s`, nested statements included.
-/// Adds the definitions made anywhere inside `s` to `counts`, noting each variable counted in
-/// `touched` (so that [`clear_counts`] can reset them without clearing the whole vector).
+/// Adds to `counts` how many times each variable is defined inside `s`, nested statements
+/// included, noting each variable counted in `touched` (so that [`clear_counts`] can reset
+/// them without clearing the whole vector).
 fn def_counts(s: &Stmt, counts: &mut [usize], touched: &mut Vec<VarId>) {
     let mut count = |v: VarId| {
         counts[v] += 1;
