@@ -144,3 +144,39 @@ fn near_misses_replay() {
         check(&f, v, &g, &x);
     }
 }
+
+mod random_inputs {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn fd(f: impl FnMut(&[f64]) -> f64, x: &[f64], g: &[f64]) -> Result<(), TestCaseError> {
+        ad::check_gradient(f, x, g, 1e-5)
+            .map_err(|e| TestCaseError::fail(format!("{e}\n  at {x:?}\n  gradient {g:?}")))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Lengths from 1 (the max loop does not run, the sum loop runs once) up.
+        #[test]
+        fn deferred_seeds_at_random_points(
+            x in prop::collection::vec(-3.0..3.0f64, 1..12),
+            c in 0.2..1.5f64,
+            k in -1.0..1.0f64,
+        ) {
+            let mut g = vec![f64::NAN; x.len()];
+            let (v, []) = log_sum_exp_grad(&x, &mut g);
+            prop_assert_eq!(v.to_bits(), log_sum_exp(&x).to_bits());
+            fd(log_sum_exp, &x, &g)?;
+            let (v, []) = norm_grad(&x, &mut g);
+            prop_assert_eq!(v.to_bits(), norm(&x).to_bits());
+            fd(norm, &x, &g)?;
+            if x.len() >= 2 {
+                let (v, [dc, dk]) = scalars_and_buffers_grad(&x, &mut g, c, k);
+                prop_assert_eq!(v.to_bits(), scalars_and_buffers(&x, c, k).to_bits());
+                fd(|x| scalars_and_buffers(x, c, k), &x, &g)?;
+                fd(|p| scalars_and_buffers(&x, p[0], p[1]), &[c, k], &[dc, dk])?;
+            }
+        }
+    }
+}

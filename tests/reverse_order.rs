@@ -196,3 +196,49 @@ fn look_alikes_that_stay_descending() {
     let (v, []) = recurrence_grad(&x, &mut g);
     check(&recurrence, v, &g, &x);
 }
+
+mod random_inputs {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn fd(f: impl FnMut(&[f64]) -> f64, x: &[f64], g: &[f64]) -> Result<(), TestCaseError> {
+        ad::check_gradient(f, x, g, 1e-5)
+            .map_err(|e| TestCaseError::fail(format!("{e}\n  at {x:?}\n  gradient {g:?}")))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Lengths from 2 (one iteration, its carry flushed after the loop) up; empty inner
+        /// products (`w` of length 0) included.
+        #[test]
+        fn ascending_reverses_at_random_points(
+            x in prop::collection::vec(-1.5..1.5f64, 2..12),
+            w in prop::collection::vec(-1.0..1.0f64, 0..5),
+            c in 0.2..1.5f64,
+        ) {
+            let mut gx = vec![f64::NAN; x.len()];
+            let (v, []) = rosenbrock_norm_grad(&x, &mut gx);
+            prop_assert_eq!(v.to_bits(), rosenbrock_norm(&x).to_bits());
+            fd(rosenbrock_norm, &x, &gx)?;
+            let (v, [dc]) = private_scalars_grad(&x, &mut gx, c);
+            prop_assert_eq!(v.to_bits(), private_scalars(&x, c).to_bits());
+            fd(|x| private_scalars(x, c), &x, &gx)?;
+            fd(|p| private_scalars(&x, p[0]), &[c], &[dc])?;
+            let mut gw = vec![f64::NAN; w.len()];
+            let (v, []) = nested_inner_product_grad(&x, &mut gx, &w, &mut gw);
+            prop_assert_eq!(v.to_bits(), nested_inner_product(&x, &w).to_bits());
+            fd(|x| nested_inner_product(x, &w), &x, &gx)?;
+            fd(|w| nested_inner_product(&x, w), &w, &gw)?;
+            let ys: Vec<f64> = x.iter().map(|v| v.signum()).collect();
+            let d = w.len().max(1);
+            let xs: Vec<f64> = (0..ys.len() * d).map(|k| x[k % x.len()] * 0.7).collect();
+            let wd: Vec<f64> = (0..d).map(|j| w.get(j).copied().unwrap_or(0.3)).collect();
+            let mut gwd = vec![f64::NAN; d];
+            let (v, [db]) = logistic_loss_grad(&wd, &mut gwd, c, &xs, &ys);
+            prop_assert_eq!(v.to_bits(), logistic_loss(&wd, c, &xs, &ys).to_bits());
+            fd(|w| logistic_loss(w, c, &xs, &ys), &wd, &gwd)?;
+            fd(|b| logistic_loss(&wd, b[0], &xs, &ys), &[c], &[db])?;
+        }
+    }
+}
