@@ -15,6 +15,7 @@ use objectives::lse::Lse;
 use objectives::mlp::Mlp;
 use objectives::recurrence::Recurrence;
 use objectives::rosenbrock::Rosenbrock;
+use objectives::softmax::Softmax;
 use objectives::{check_agreement, Problem, Tool};
 use std::hint::black_box;
 use std::time::Duration;
@@ -80,6 +81,15 @@ fn lse(c: &mut Criterion) {
     bench_problem(c, "lse_n100000", &Lse::new(100_000, 6), true);
 }
 
+fn softmax(c: &mut Criterion) {
+    bench_problem(
+        c,
+        "softmax_d20_k10_n500",
+        &Softmax::new(20, 10, 500, 7),
+        true,
+    );
+}
+
 fn recurrence(c: &mut Criterion) {
     bench_problem(c, "logistic_10000", &Recurrence::new(10_000), false);
 }
@@ -89,6 +99,6 @@ criterion_group! {
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    targets = lecture, rosenbrock, gmm, mlp, logreg, lse, recurrence
+    targets = lecture, rosenbrock, gmm, mlp, logreg, lse, softmax, recurrence
 }
 criterion_main!(benches);

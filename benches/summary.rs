@@ -25,6 +25,7 @@ use objectives::lse::Lse;
 use objectives::mlp::Mlp;
 use objectives::recurrence::Recurrence;
 use objectives::rosenbrock::Rosenbrock;
+use objectives::softmax::Softmax;
 use objectives::{check_agreement, Problem, Tool};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
@@ -313,12 +314,13 @@ fn print_table(rows: &[Row]) {
 }
 
 /// Objectives (by name prefix) that also carry the target `f_grad / function ≤ 2.0`.
-const HEAVY: [&str; 5] = [
+const HEAVY: [&str; 6] = [
     "Rosenbrock",
     "GMM",
     "MLP",
     "logistic regression",
     "log-sum-exp",
+    "softmax cross-entropy",
 ];
 
 /// The targets, checked against this run.
@@ -393,6 +395,7 @@ fn main() {
         check_agreement(&Mlp::new(16, 3), TOLERANCE);
         check_agreement(&LogReg::new(3, 5, 5), TOLERANCE);
         check_agreement(&Lse::new(7, 6), TOLERANCE);
+        check_agreement(&Softmax::new(3, 4, 5, 7), TOLERANCE);
         check_agreement(&Recurrence::new(100), TOLERANCE);
         println!("summary: tools agree; run `cargo bench --bench summary` to time them");
         return;
@@ -427,6 +430,7 @@ fn main() {
     run!(LogReg::new(100, 1_000, 5));
     run!(Lse::new(1_000, 6));
     run!(Lse::new(100_000, 6));
+    run!(Softmax::new(20, 10, 500, 7));
     run!(Recurrence::new(10_000));
 
     println!();

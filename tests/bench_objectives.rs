@@ -13,6 +13,7 @@ use objectives::lse::{self, Lse};
 use objectives::mlp::Mlp;
 use objectives::recurrence::{self, Recurrence};
 use objectives::rosenbrock::{self, Rosenbrock};
+use objectives::softmax::{self, Softmax};
 use objectives::{check_agreement, rel_err, Problem, Tool};
 
 /// Central differences with a step scaled to each coordinate.
@@ -231,6 +232,54 @@ fn lse_tools_agree() {
 }
 
 #[test]
+fn softmax_matches_finite_differences() {
+    for (d, k, n) in [(1, 2, 1), (3, 4, 5), (1, 1, 3), (5, 3, 17)] {
+        let p = Softmax::new(d, k, n, 19 + (d * k) as u64);
+        let fd = fd_gradient(|t| p.value_at(t), &p.w);
+        let err = rel_err(&hand_gradient(&p), &fd);
+        assert!(
+            err < 1e-7,
+            "D = {d}, K = {k}, N = {n}: relative error {err:e}"
+        );
+    }
+}
+
+/// At W = 0 every score is 0, so every sample costs ln K and has ∂/∂z_c = 1/K − [c = yₛ]: the
+/// gradient is (1/N) Σₛ (1/K − [c = yₛ]) xₛ.
+#[test]
+fn softmax_at_zero_is_the_closed_form() {
+    let (d, k, n) = (3, 4, 5);
+    let p = Softmax::new(d, k, n, 2);
+    let w = vec![0.0; k * d];
+    let mut g = vec![f64::NAN; k * d];
+    let v = softmax::softmax_ce_hand(&w, &p.xs, &p.labels, d, k, &mut g);
+    let ln_k = (k as f64).ln();
+    assert!((v - ln_k).abs() < 1e-15);
+    assert!((softmax::softmax_ce(&w, &p.xs, &p.labels, d, k) - ln_k).abs() < 1e-15);
+    let mut expected = vec![0.0; k * d];
+    for (x, &y) in p.xs.chunks_exact(d).zip(&p.labels) {
+        for c in 0..k {
+            let p_c = 1.0 / k as f64 - if c == y { 1.0 } else { 0.0 };
+            for j in 0..d {
+                expected[c * d + j] += p_c * x[j] / n as f64;
+            }
+        }
+    }
+    assert!(rel_err(&g, &expected) < 1e-14, "{g:?} vs {expected:?}");
+    // Each column of the gradient sums to zero over the classes (the softmax sums to one).
+    for j in 0..d {
+        let col: f64 = (0..k).map(|c| g[c * d + j]).sum();
+        assert!(col.abs() < 1e-15, "column {j}: {col:e}");
+    }
+}
+
+#[test]
+fn softmax_tools_agree() {
+    check_agreement(&Softmax::new(3, 4, 5, 1), 1e-12);
+    check_agreement(&Softmax::new(20, 10, 500, 7), 1e-12);
+}
+
+#[test]
 fn logistic_adjoint_matches_tangents_and_finite_differences() {
     for steps in [0, 1, 7, 40] {
         let p = Recurrence::new(steps);
@@ -261,4 +310,5 @@ fn generated_rows_are_available() {
     assert!(Tool::Generated.available(&Lecture::new(1.0, 2.0)));
     assert!(Tool::Generated.available(&LogReg::new(3, 5, 1)));
     assert!(Tool::Generated.available(&Lse::new(7, 6)));
+    assert!(Tool::Generated.available(&Softmax::new(3, 4, 5, 1)));
 }

@@ -20,6 +20,7 @@ pub mod lse;
 pub mod mlp;
 pub mod recurrence;
 pub mod rosenbrock;
+pub mod softmax;
 
 /// One objective at one size with its inputs, evaluated by every tool.
 ///
