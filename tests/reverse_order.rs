@@ -150,6 +150,33 @@ fn private_scalars_and_nested_loops() {
     check(&|w| nested_inner_product(&X, w), v, &gw, &w);
 }
 
+/// Rows of a matrix times a vector (a classifier's scores): the inner reverse stores at
+/// `c * d + j`, not the loop's index plus a constant, so the last iteration's bounds are checked
+/// once before the ascending loop; `d` may be 0 (empty inner loops, no check).
+#[gradient(wrt(w))]
+fn row_scores(w: &[f64], xs: &[f64], d: usize, k: usize) -> f64 {
+    let mut loss = 0.0;
+    for c in 0..k {
+        let mut acc = 0.0;
+        for j in 0..d {
+            acc += w[c * d + j] * xs[j];
+        }
+        loss += acc.tanh();
+    }
+    loss
+}
+
+#[test]
+fn other_indices_are_checked_once_before_the_loop() {
+    let xs = [0.3, -0.7, 1.1];
+    let w: Vec<f64> = X.iter().chain(&X[..5]).map(|v| v * 0.5).collect();
+    let mut g = vec![f64::NAN; w.len()];
+    let (v, []) = row_scores_grad(&w, &mut g, &xs, 3, 4);
+    check(&|w| row_scores(w, &xs, 3, 4), v, &g, &w);
+    let (v, []) = row_scores_grad(&w, &mut g, &xs, 0, 4);
+    assert_eq!((v, g.iter().all(|d| *d == 0.0)), (0.0, true));
+}
+
 /// Look-alikes that keep a descending reverse: the last iteration's private value read after
 /// the loop, a buffer element written at another iteration's index, a recurrence.
 #[gradient]

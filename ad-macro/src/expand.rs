@@ -268,6 +268,25 @@ mod tests {
             },
         );
         assert!(!out.contains(".rev()"), "{out}");
+        // Stores at `c * d + j`: the last element is checked once, before the loop.
+        let out = pretty(
+            quote!(wrt(w)),
+            quote! {
+                fn f(w: &[f64], xs: &[f64], d: usize, k: usize) -> f64 {
+                    let mut loss = 0.0;
+                    for c in 0..k {
+                        let mut acc = 0.0;
+                        for j in 0..d {
+                            acc += w[c * d + j] * xs[j];
+                        }
+                        loss += acc.tanh();
+                    }
+                    loss
+                }
+            },
+        );
+        assert!(!out.contains(".rev()"), "{out}");
+        assert!(out.contains("let _ = &w_1_bar[c_"), "{out}");
         for body in [
             quote!(s = s * x[i].sin();),
             quote!(let t = s; s = x[i] * t + 1.0;),
