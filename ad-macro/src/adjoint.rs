@@ -547,11 +547,13 @@ impl Emitter<'_> {
     /// Ascending is not always faster, so two more conditions, from measurements:
     ///
     /// - every element of active memory the loop reads or writes is at `i ± k`, for `i` its
-    ///   index: those adjoints are summed in registers and stored once per iteration
-    ///   ([`crate::emit::Shift`]). An adjoint stored at another index (`w1_bar[j * n + i]`) is
-    ///   bounds-checked on every iteration; descending, the first iteration checks the largest
-    ///   index and LLVM drops the others and vectorises, ascending it cannot (the MLP's inner
-    ///   loop of 10 was 9 % slower ascending);
+    ///   index (those adjoints are summed in registers and stored once per iteration,
+    ///   [`crate::emit::Shift`]), or is loaded by the body's own statements, whose last
+    ///   element is then checked once before the loop ([`Emitter::ascending_precheck`]). An
+    ///   adjoint stored at another index (`w1_bar[j * n + i]`) is bounds-checked on every
+    ///   iteration otherwise; descending, the first iteration checks the largest index and
+    ///   LLVM drops the others, ascending it cannot (the MLP's inner loop of 10 was 9 % slower
+    ///   ascending without the check before it, as fast with it);
     /// - that memory is slice parameters only. The adjoint of a local buffer is read back by
     ///   the reverse of the statements before the loop, which run descending too (GMM's
     ///   `‖Q(x − μ)‖²` loop ascending made the objective at (10, 25) 6–10 % slower); a
