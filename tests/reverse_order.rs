@@ -177,6 +177,31 @@ fn other_indices_are_checked_once_before_the_loop() {
     assert_eq!((v, g.iter().all(|d| *d == 0.0)), (0.0, true));
 }
 
+/// An index the body computes (`k`): evaluated before the loop it would hold another
+/// iteration's value, so it is not checked there.
+#[gradient(wrt(w))]
+fn computed_index(w: &[f64], xs: &[f64], d: usize) -> f64 {
+    let mut loss = 0.0;
+    for s in 0..xs.len() / d {
+        let mut acc = 0.0;
+        for j in 0..d {
+            let k = s * d + (d - 1 - j);
+            acc += w[j] * xs[k] + w[d - 1 - j] * 0.5;
+        }
+        loss += acc.tanh();
+    }
+    loss
+}
+
+#[test]
+fn computed_indices_are_not_checked_before_the_loop() {
+    let xs: Vec<f64> = (0..12).map(|k| (k as f64 * 0.37).sin()).collect();
+    let w = [0.4, -0.3, 0.9];
+    let mut g = [f64::NAN; 3];
+    let (v, []) = computed_index_grad(&w, &mut g, &xs, 3);
+    check(&|w| computed_index(w, &xs, 3), v, &g, &w);
+}
+
 /// Look-alikes that keep a descending reverse: the last iteration's private value read after
 /// the loop, a buffer element written at another iteration's index, a recurrence.
 #[gradient]

@@ -494,7 +494,7 @@ impl Emitter<'_> {
                 }
                 let lp = match exit {
                     None if ascending => {
-                        let check = self.ascending_precheck(*index, range, body);
+                        let check = self.ascending_precheck(s);
                         quote!(#check for #i in #iter { #b })
                     }
                     None if slots.is_empty() => quote!(for #i in #iter.rev() { #b }),
@@ -568,6 +568,7 @@ impl Emitter<'_> {
         // Loads of the body's own statements at other indices are checked once, before the
         // loop (`ascending_precheck`); those of nested loops are not.
         let top: Vec<*const Stmt> = body.stmts.iter().map(|t| t as *const Stmt).collect();
+        let checkable = self.checkable_before(s);
         let mut ok = true;
         s.walk(&mut |t| {
             if let Some((site, _)) = crate::emit::saving_site(t) {
@@ -579,7 +580,7 @@ impl Emitter<'_> {
                 let fits = |buf: &VarId, at: &Code| {
                     !self.facts.active[*buf]
                         || self.f.vars[*buf].sort == Sort::Slice
-                            && (at_top || self.offset(at, *index).is_some())
+                            && (at_top && checkable(at) || self.offset(at, *index).is_some())
                 };
                 if let Place::Elem { buf, index: at } = place {
                     ok &= fits(buf, at);
@@ -594,6 +595,18 @@ impl Emitter<'_> {
         ok
     }
 
+    /// Whether index code can be evaluated before loop `s` for its last iteration: it reads
+    /// nothing the loop writes but the loop's index (a value the body computes, `x[k]` with
+    /// `k` set in the body, holds another iteration's value there).
+    fn checkable_before(&self, s: &Stmt) -> impl Fn(&Code) -> bool {
+        let mut written = std::collections::BTreeSet::new();
+        crate::analyse::writes(s, &mut written);
+        if let Stmt::For { index, .. } = s {
+            written.remove(index);
+        }
+        move |at: &Code| at.reads.iter().all(|r| !written.contains(r))
+    }
+
     /// Before a loop whose reverse runs ascending: the bounds check of the last iteration's
     /// element of each slice its body's own statements load at an index other than `i ± k`
     /// (`xs[s * d + j]`, and so the store into the shadow, `w_bar[c * d + j]`). Ascending,
@@ -601,7 +614,15 @@ impl Emitter<'_> {
     /// once, LLVM drops the checks inside and vectorises (the MLP's inner loop: 1.09 → 1.01–1.03
     /// × descending). The reverse iterations load or store these elements anyway, so a check
     /// that fails here would fail in the loop.
-    fn ascending_precheck(&self, index: VarId, range: &LoopRange, body: &Block) -> TokenStream {
+    fn ascending_precheck(&self, s: &Stmt) -> TokenStream {
+        let Stmt::For {
+            index, range, body, ..
+        } = s
+        else {
+            return quote!();
+        };
+        let index = *index;
+        let checkable = self.checkable_before(s);
         let i = self.ident(index).to_string();
         let (lo, hi) = (self.ident(range.start), self.ident(range.end));
         let mut checks = Vec::new();
@@ -612,7 +633,10 @@ impl Emitter<'_> {
             };
             for n in temps {
                 if let Rhs::Load { buf, index: at } = &n.rhs {
-                    if self.f.vars[*buf].sort != Sort::Slice || self.offset(at, index).is_some() {
+                    if self.f.vars[*buf].sort != Sort::Slice
+                        || self.offset(at, index).is_some()
+                        || !checkable(at)
+                    {
                         continue;
                     }
                     // Once per slice and index (`x[k] * x[k]` loads twice).
