@@ -612,8 +612,8 @@ impl Emitter<'_> {
     /// (`xs[s * d + j]`, and so the store into the shadow, `w_bar[c * d + j]`). Ascending,
     /// every iteration is checked where descending the first check covered the rest; checked
     /// once, LLVM drops the checks inside and vectorises (the MLP's inner loop: 1.09 → 1.01–1.03
-    /// × descending). The reverse iterations load or store these elements anyway, so a check
-    /// that fails here would fail in the loop.
+    /// × descending). The forward loop loaded these elements, with the same values of every
+    /// variable the index reads ([`Emitter::checkable_before`]), so the checks never fail.
     fn ascending_precheck(&self, s: &Stmt) -> TokenStream {
         let Stmt::For {
             index, range, body, ..
