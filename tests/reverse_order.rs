@@ -202,6 +202,29 @@ fn computed_indices_are_not_checked_before_the_loop() {
     check(&|w| computed_index(w, &xs, 3), v, &g, &w);
 }
 
+/// An index variable set again after the loop, and read by nothing the reverse sweep needs
+/// (`m`): it is not restored, so `xs[m + j]` must not be checked before the ascending reverse
+/// (it would be out of bounds there).
+#[gradient(wrt(w))]
+fn index_set_again_after(w: &[f64], xs: &[f64]) -> f64 {
+    let mut m = 0;
+    let mut s = 0.0;
+    for j in 0..w.len() {
+        s += w[j] * 2.0 + xs[m + j];
+    }
+    m = 1000;
+    s * s + m as f64 * w[0]
+}
+
+#[test]
+fn indices_not_restored_are_not_checked_before_the_loop() {
+    let w = [0.4, -0.3, 0.9];
+    let xs = [0.1, 0.2, 0.3];
+    let mut g = [f64::NAN; 3];
+    let (v, []) = index_set_again_after_grad(&w, &mut g, &xs);
+    check(&|w| index_set_again_after(w, &xs), v, &g, &w);
+}
+
 /// Look-alikes that keep a descending reverse: the last iteration's private value read after
 /// the loop, a buffer element written at another iteration's index, a recurrence.
 #[gradient]

@@ -568,7 +568,7 @@ impl Emitter<'_> {
         // Loads of the body's own statements at other indices are checked once, before the
         // loop (`ascending_precheck`); those of nested loops are not.
         let top: Vec<*const Stmt> = body.stmts.iter().map(|t| t as *const Stmt).collect();
-        let checkable = self.checkable_before(s);
+        let checkable = self.checkable_before();
         let mut ok = true;
         s.walk(&mut |t| {
             if let Some((site, _)) = crate::emit::saving_site(t) {
@@ -595,16 +595,19 @@ impl Emitter<'_> {
         ok
     }
 
-    /// Whether index code can be evaluated before loop `s` for its last iteration: it reads
-    /// nothing the loop writes but the loop's index (a value the body computes, `x[k]` with
-    /// `k` set in the body, holds another iteration's value there).
-    fn checkable_before(&self, s: &Stmt) -> impl Fn(&Code) -> bool {
-        let mut written = std::collections::BTreeSet::new();
-        crate::analyse::writes(s, &mut written);
-        if let Stmt::For { index, .. } = s {
-            written.remove(index);
+    /// Whether index code can be evaluated before a loop for its last iteration, with the
+    /// values the forward loop saw: it reads only loop indices (this loop's, replaced by its
+    /// last value, and those of the loops around it, which the reverse sweep replays),
+    /// parameters and variables defined once at the function's top level. Anything else may
+    /// hold another value there: one the body computes (`x[k]`) holds another iteration's,
+    /// and one the reverse sweep never reads is not restored.
+    fn checkable_before(&self) -> impl Fn(&Code) -> bool + '_ {
+        move |at: &Code| {
+            at.reads.iter().all(|&r| {
+                matches!(self.f.vars[r].role, Role::LoopIndex | Role::Param { .. })
+                    || self.decl[r] == crate::emit::Decl::InPlace
+            })
         }
-        move |at: &Code| at.reads.iter().all(|r| !written.contains(r))
     }
 
     /// Before a loop whose reverse runs ascending: the bounds check of the last iteration's
@@ -622,7 +625,7 @@ impl Emitter<'_> {
             return quote!();
         };
         let index = *index;
-        let checkable = self.checkable_before(s);
+        let checkable = self.checkable_before();
         let i = self.ident(index).to_string();
         let (lo, hi) = (self.ident(range.start), self.ident(range.end));
         let mut checks = Vec::new();
