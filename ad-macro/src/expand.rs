@@ -5,7 +5,7 @@ use quote::{format_ident, quote};
 use syn::spanned::Spanned;
 
 use crate::errors::Errors;
-use crate::{analyse, attr, emit, lower};
+use crate::{analyse, attr, emit, lower, select};
 
 /// Expands `#[gradient(attr)] item`. Never panics: invalid input gives `compile_error!`s, and the
 /// original item is always kept so that one mistake gives one error.
@@ -69,9 +69,12 @@ fn expand_stages(attr: TokenStream, item: TokenStream) -> TokenStream {
         let err = err.into_compile_error();
         return quote!(#item #err);
     }
-    let (Some(func), Some(facts)) = (func, facts) else {
+    let (Some(mut func), Some(mut facts)) = (func, facts) else {
         return item;
     };
+    if select::rewrite(&mut func, &facts.active) {
+        facts = analyse::analyse(&func);
+    }
     let name = format_ident!("{}_grad", item_fn.sig.ident);
     let grad = emit::emit(&item_fn, &func, &facts, &name, false);
     let companion_name = emit::companion_name(&item_fn.sig.ident);
@@ -308,6 +311,40 @@ mod tests {
             );
             assert!(out.contains(".rev()"), "{body}: {out}");
         }
+    }
+
+    /// A running maximum keeps the position of its last copy, not its decisions: no tape, no
+    /// reverse loop over the decisions, one indexed update. A copy that is not a plain element
+    /// (`x[i] + 0.0`) is differentiated the general way, recording the decisions.
+    #[test]
+    fn selection_loops_keep_one_position() {
+        let lse = |copy: proc_macro2::TokenStream| {
+            pretty(
+                quote!(),
+                quote! {
+                    fn lse(x: &[f64]) -> f64 {
+                        let mut mx = x[0];
+                        for i in 1..x.len() {
+                            if x[i] > mx {
+                                mx = #copy;
+                            }
+                        }
+                        let mut s = 0.0;
+                        for i in 0..x.len() {
+                            s += (x[i] - mx).exp();
+                        }
+                        s.ln() + mx
+                    }
+                },
+            )
+        };
+        let out = lse(quote!(x[i]));
+        assert!(!out.contains("Tape"), "{out}");
+        assert!(!out.contains(".rev()"), "{out}");
+        assert!(out.contains("x_1_bar[mx_src_"), "{out}");
+        let out = lse(quote!(x[i] + 0.0));
+        assert!(out.contains("cond_7_tape"), "{out}");
+        assert!(out.contains(".rev()"), "{out}");
     }
 
     #[test]

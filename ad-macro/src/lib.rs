@@ -1,7 +1,7 @@
 //! The `#[gradient]` attribute of the `ad` crate. See the `ad` crate for documentation.
 //!
 //! Pipeline (one module per stage): [`attr`] parses the options, [`lower`] turns the function
-//! into the IR of [`ir`], [`analyse`] computes activity and what the reverse sweep must keep,
+//! into the IR of [`ir`], [`select`] rewrites selection loops (a running maximum), [`analyse`] computes activity and what the reverse sweep must keep,
 //! [`emit`] writes the forward sweep and [`adjoint`] the reverse sweep.
 
 mod adjoint;
@@ -16,6 +16,7 @@ mod ir;
 mod lower;
 #[cfg(test)]
 mod robustness;
+mod select;
 
 use proc_macro::TokenStream;
 
