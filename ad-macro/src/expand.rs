@@ -206,7 +206,7 @@ mod tests {
         let out = body(quote!());
         assert!(!out.contains("xc_3_tape"), "{out}");
         // The forward sweep's fill and the reverse sweep's.
-        assert_eq!(out.matches("- mu_2[c_").count(), 2, "{out}");
+        assert_eq!(out.matches("xc_3[j_13] = (").count(), 2, "{out}");
         let out = body(quote!(s += xc[0];));
         assert!(out.contains("xc_3_tape"), "{out}");
     }

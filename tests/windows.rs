@@ -1,0 +1,160 @@
+//! Loads `x[a + i]` of a slice parameter inside a loop over `i` read through a window,
+//! `&x[a + lo..a + hi]`, taken once before the loop (see `Emitter::open_windows`). Checked here:
+//! gradients against finite differences, every kind of range, loads the window must not cover
+//! (under a branch, with a base the body changes), and loops whose window would be out of
+//! bounds: empty ones run as before, the others panic as the function does.
+// `empty_far` is only called through its `_grad`.
+#![allow(clippy::needless_range_loop, dead_code)]
+
+use ad::gradient;
+
+const FD_TOL: f64 = 1e-5;
+
+/// A matrix–vector product and a nonlinearity: rows at `r * n + j`.
+#[gradient]
+fn rows_tanh(a: &[f64], v: &[f64]) -> f64 {
+    let n = v.len();
+    let m = a.len() / n;
+    let mut s = 0.0;
+    for r in 0..m {
+        let mut z = 0.0;
+        for j in 0..n {
+            z += a[r * n + j] * v[j];
+        }
+        s += z.tanh();
+    }
+    s
+}
+
+/// The same over reversed and stepped ranges, and with the base written after the index.
+#[gradient]
+fn ranges(x: &[f64], b: usize) -> f64 {
+    let mut s = 0.5;
+    for j in (1..4).rev() {
+        s = s * 0.75 + x[b + j] * x[j + b];
+    }
+    for j in (0..5).step_by(2) {
+        s += (x[j + 2 * b] * s).sin();
+    }
+    s
+}
+
+/// Loads the window must not cover: under a branch (the range is longer than the slice), and
+/// with a base that the body changes.
+#[gradient]
+fn uncovered(x: &[f64]) -> f64 {
+    let n = x.len();
+    let mut s = 0.0;
+    for j in 0..n + 3 {
+        if j < n {
+            s += x[0 + j] * x[j];
+        }
+    }
+    let mut off = 0;
+    for j in 0..2 {
+        s = s * x[off + j] + 1.0;
+        off += 1;
+    }
+    s
+}
+
+/// An empty loop whose window would be far out of bounds.
+#[gradient]
+fn empty_far(x: &[f64], k: usize) -> f64 {
+    let mut s = x[0];
+    for j in k..k {
+        s += x[1000 + j];
+    }
+    for j in 3..1 {
+        s += x[2000 + j];
+    }
+    s * s
+}
+
+/// Out of bounds in the last iteration.
+#[gradient]
+fn overrun(x: &[f64], b: usize) -> f64 {
+    let mut s = 0.0;
+    for j in 0..3 {
+        s += x[b + j] * x[b + j];
+    }
+    s
+}
+
+#[track_caller]
+fn check(f: impl Fn(&[f64]) -> f64, x: &[f64], g: &[f64]) {
+    if let Err(e) = ad::check_gradient(f, x, g, FD_TOL) {
+        panic!("{e}\n  at x = {x:?}\n  gradient = {g:?}");
+    }
+}
+
+#[test]
+fn matrix_rows() {
+    let a = [0.3, -0.2, 0.9, 0.1, -1.0, 0.5, 0.7, 0.2, -0.4];
+    let v = [0.6, -0.8, 0.25];
+    let (mut ga, mut gv) = ([f64::NAN; 9], [f64::NAN; 3]);
+    let (val, []) = rows_tanh_grad(&a, &mut ga, &v, &mut gv);
+    assert_eq!(val, rows_tanh(&a, &v));
+    check(|a| rows_tanh(a, &v), &a, &ga);
+    check(|v| rows_tanh(&a, v), &v, &gv);
+}
+
+#[test]
+fn reversed_and_stepped_ranges() {
+    let x = [0.3, -0.2, 0.9, 0.1, -1.0, 0.5, 0.7, 0.2, -0.4];
+    for b in [0, 1, 2] {
+        let mut g = [f64::NAN; 9];
+        let (v, []) = ranges_grad(&x, &mut g, b);
+        assert_eq!(v, ranges(&x, b));
+        check(|x| ranges(x, b), &x, &g);
+    }
+}
+
+#[test]
+fn branches_and_changing_bases_are_not_windowed() {
+    let x = [0.3, -0.2, 0.9, 0.1];
+    let mut g = [f64::NAN; 4];
+    let (v, []) = uncovered_grad(&x, &mut g);
+    assert_eq!(v, uncovered(&x));
+    check(uncovered, &x, &g);
+}
+
+#[test]
+fn empty_loops_take_no_window() {
+    let x = [1.5, 2.0];
+    let mut g = [f64::NAN; 2];
+    assert_eq!(empty_far_grad(&x, &mut g, 7), (2.25, []));
+    assert_eq!(g, [3.0, 0.0]);
+}
+
+/// A stepped range stops short of its end: `x[b + 5]` is never read.
+#[gradient]
+fn stepped_short(x: &[f64], b: usize) -> f64 {
+    let mut s = 0.0;
+    for j in (0..6).step_by(2) {
+        s += x[b + j] * x[b + j];
+    }
+    s
+}
+
+#[test]
+fn a_stepped_range_reads_only_what_it_visits() {
+    let x = [0.3, -0.2, 0.9, 0.1, -1.0, 0.5];
+    let mut g = [f64::NAN; 6];
+    let (v, []) = stepped_short_grad(&x, &mut g, 1);
+    assert_eq!(v, stepped_short(&x, 1));
+    assert_eq!(g, [0.0, -0.4, 0.0, 0.2, 0.0, 1.0]);
+}
+
+#[test]
+fn an_overrun_panics_as_the_function_does() {
+    let x = [0.3, -0.2, 0.9, 0.1];
+    let mut g = [f64::NAN; 4];
+    assert_eq!(overrun_grad(&x, &mut g, 1).0, overrun(&x, 1));
+    let f = std::panic::catch_unwind(|| overrun(&x, 2));
+    let grad = std::panic::catch_unwind(|| {
+        let mut g = [0.0; 4];
+        overrun_grad(&x, &mut g, 2)
+    });
+    assert!(f.is_err() && grad.is_err());
+}
