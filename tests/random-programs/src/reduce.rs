@@ -135,7 +135,11 @@ fn map_exprs_in_block(b: &mut Block, f: &mut dyn FnMut(&mut FExpr)) {
                 map_exprs_in_cond(cond, f);
                 map_exprs_in_block(body, f);
             }
-            Stmt::LetIdx { .. } | Stmt::IncIdx { .. } | Stmt::LetBuf { .. } => {}
+            Stmt::LetIdx { .. }
+            | Stmt::IncIdx { .. }
+            | Stmt::SetIdx { .. }
+            | Stmt::Break
+            | Stmt::LetBuf { .. } => {}
         }
     }
     if let Some(t) = &mut b.tail {
@@ -227,7 +231,11 @@ fn stmt_size(s: &Stmt) -> usize {
         Stmt::Return(e) => expr_size(e),
         Stmt::For { body, .. } => block_size(body),
         Stmt::While { cond, body } => cond_size(cond) + block_size(body),
-        Stmt::LetIdx { .. } | Stmt::IncIdx { .. } | Stmt::LetBuf { .. } => 0,
+        Stmt::LetIdx { .. }
+        | Stmt::IncIdx { .. }
+        | Stmt::SetIdx { .. }
+        | Stmt::Break
+        | Stmt::LetBuf { .. } => 0,
     }
 }
 
@@ -286,7 +294,11 @@ fn for_each_expr_in_block(b: &Block, f: &mut dyn FnMut(&FExpr)) {
                 for_each_expr_in_cond(cond, f);
                 for_each_expr_in_block(body, f);
             }
-            Stmt::LetIdx { .. } | Stmt::IncIdx { .. } | Stmt::LetBuf { .. } => {}
+            Stmt::LetIdx { .. }
+            | Stmt::IncIdx { .. }
+            | Stmt::SetIdx { .. }
+            | Stmt::Break
+            | Stmt::LetBuf { .. } => {}
         }
     }
     if let Some(t) = &b.tail {
@@ -473,7 +485,11 @@ fn exprs_in_block(b: &mut Block, counter: &mut usize, n: usize, alt: usize) -> O
             Stmt::While { cond, body } => {
                 cond_site(cond, counter, n, alt).or_else(|| exprs_in_block(body, counter, n, alt))
             }
-            Stmt::LetIdx { .. } | Stmt::IncIdx { .. } | Stmt::LetBuf { .. } => None,
+            Stmt::LetIdx { .. }
+            | Stmt::IncIdx { .. }
+            | Stmt::SetIdx { .. }
+            | Stmt::Break
+            | Stmt::LetBuf { .. } => None,
         };
         if r.is_some() {
             return r;
@@ -568,6 +584,8 @@ struct Env {
     arrs: Vec<(String, bool)>,
     /// Functions defined so far and their arity.
     fns: Vec<(String, usize)>,
+    /// How many loops enclose the statement (a `break` needs one).
+    loops: usize,
 }
 
 impl Env {
@@ -643,6 +661,8 @@ fn valid_stmt(s: &Stmt, env: &mut Env) -> bool {
             true
         }
         Stmt::IncIdx { name } => env.ints.contains(name),
+        Stmt::SetIdx { name, value } => env.ints.contains(name) && valid_iexpr(value, env),
+        Stmt::Break => env.loops > 0,
         Stmt::LetBuf { name, vec, .. } => {
             if vec.as_ref().is_some_and(|n| !valid_iexpr(n, env)) {
                 return false;
@@ -675,9 +695,14 @@ fn valid_stmt(s: &Stmt, env: &mut Env) -> bool {
             }
             let mut inner = env.clone();
             inner.ints.push(var.clone());
+            inner.loops += 1;
             valid_block(body, &mut inner)
         }
-        Stmt::While { cond, body } => valid_cond(cond, env) && valid_block(body, env),
+        Stmt::While { cond, body } => {
+            let mut inner = env.clone();
+            inner.loops += 1;
+            valid_cond(cond, env) && valid_block(body, &mut inner)
+        }
     }
 }
 

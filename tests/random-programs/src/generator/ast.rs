@@ -255,6 +255,13 @@ pub enum Stmt {
     IncIdx {
         name: String,
     },
+    /// `name = value;` of a `usize` variable (an argmax: `best = i;`).
+    SetIdx {
+        name: String,
+        value: IExpr,
+    },
+    /// `break;` out of the innermost loop.
+    Break,
     /// `let mut name: [f64; len] = [0.0; len];`, or `let mut name = [0.0f64; len];` (a bare
     /// `[0.0; len]` has elements of type `{float}`, without methods, until it is assigned).
     /// With `vec`, a `Vec` of that many zeros, `vec![0.0; n]` with `n` printed as `vec` (a
@@ -493,6 +500,11 @@ impl Printer {
                 self.line(&format!("let mut {name}: usize = {e};"));
             }
             Stmt::IncIdx { name } => self.line(&format!("{name} += 1;")),
+            Stmt::SetIdx { name, value } => {
+                let e = iexpr(value, 0);
+                self.line(&format!("{name} = {e};"));
+            }
+            Stmt::Break => self.line("break;"),
             Stmt::LetBuf {
                 name,
                 len,

@@ -16,6 +16,17 @@ use super::Features;
 
 /// Generates program `index` of the campaign `seed`.
 pub fn program(seed: u64, index: u64, features: &Features) -> Program {
+    generate(seed, index, features).0
+}
+
+/// How many selection loops program `index` of the campaign `seed` has: those meant to be
+/// rewritten by `#[gradient]`, and near misses.
+pub fn selection_loops(seed: u64, index: u64, features: &Features) -> (usize, usize) {
+    let g = generate(seed, index, features).1;
+    (g.selections, g.near_misses)
+}
+
+fn generate(seed: u64, index: u64, features: &Features) -> (Program, Gen) {
     let mut g = Gen {
         rng: Rng::for_program(seed, index, 0),
         feat: *features,
@@ -30,6 +41,8 @@ pub fn program(seed: u64, index: u64, features: &Features) -> Program {
         fused_index: None,
         no_calls: false,
         no_if_expr: false,
+        selections: 0,
+        near_misses: 0,
     };
     let mut functions = Vec::new();
     let n_helpers = if features.calls {
@@ -43,7 +56,7 @@ pub fn program(seed: u64, index: u64, features: &Features) -> Program {
         functions.push(f);
     }
     functions.push(g.function("f", true));
-    Program { functions }
+    (Program { functions }, g)
 }
 
 /// A float variable in scope.
@@ -114,6 +127,9 @@ struct Gen {
     no_calls: bool,
     /// No `if` expressions (`#[gradient]` does not fuse a loop with one).
     no_if_expr: bool,
+    /// Selection loops generated so far: meant to be rewritten, and near misses.
+    selections: usize,
+    near_misses: usize,
 }
 
 /// Names of the accumulators of fused loops.
@@ -129,6 +145,19 @@ const FLOAT_NAMES: [&str; 10] = ["a", "b", "u", "v", "w", "p", "q", "r", "t", "a
 
 /// The share of entry functions built around fused loops when the feature is on.
 const FUSED_SHARE: f64 = 0.4;
+
+/// The share of entry functions built around selection loops when the feature is on.
+const SELECTION_SHARE: f64 = 0.07;
+
+/// The weight of a selection loop among the random statements (about 100 in all).
+const SELECTION_WEIGHT: u32 = 1;
+
+/// The share of selection loops that are near misses (not rewritten by `#[gradient]`).
+const SELECTION_NEAR_MISS: f64 = 0.3;
+
+/// Names of selected maxima and minima.
+const MAX_NAMES: [&str; 5] = ["m", "mx", "peak", "top", "hi"];
+const MIN_NAMES: [&str; 5] = ["m", "mn", "low", "floor_v", "lo"];
 
 /// Literals that read well and keep values of moderate size.
 const LITERALS: [f64; 14] = [
@@ -368,6 +397,9 @@ impl Gen {
         // An entry built around fused loops (drawn only with the feature on, so that the other
         // levels keep their programs).
         let fused = entry && self.feat.fused_loops && self.rng.chance(FUSED_SHARE);
+        // An entry built around selection loops (the same: no draw with the feature off).
+        let selecting =
+            entry && !fused && self.selection_features() && self.rng.chance(SELECTION_SHARE);
         let mut params = Vec::new();
         let n_scalars = if entry {
             self.rng.range(1, 4)
@@ -382,7 +414,7 @@ impl Gen {
         for n in names.iter().take(n_scalars) {
             params.push(Param::Scalar(n.to_string()));
         }
-        if entry && self.feat.slices && (fused || self.rng.chance(0.7)) {
+        if entry && self.feat.slices && (fused || selecting || self.rng.chance(0.7)) {
             let len = self.rng.range(2, 5);
             let at = self.rng.below(params.len() + 1);
             params.insert(at, Param::Slice("s".to_string(), len));
@@ -430,6 +462,8 @@ impl Gen {
         };
         let body = if fused {
             self.fused_body()
+        } else if selecting {
+            self.selection_body()
         } else {
             self.block(n_stmts, true)
         };
@@ -491,6 +525,16 @@ impl Gen {
             if loops { 5 } else { 0 },                    // 7 while loop
             if self.feat.buffers && !deep { 5 } else { 0 }, // 8 local buffer
             if bufs.is_empty() || self.pure { 0 } else { 12 }, // 9 element assignment
+            if self.selection_features()
+                && !deep
+                && self.loop_depth < 2
+                && !self.pure
+                && !self.selection_sources().is_empty()
+            {
+                SELECTION_WEIGHT
+            } else {
+                0
+            }, // 10 selection loop
         ];
         match self.rng.weighted(&weights) {
             0 => vec![self.let_stmt(None)],
@@ -520,7 +564,7 @@ impl Gen {
             6 => self.for_loop(),
             7 => self.while_loop(),
             8 => self.buffer(),
-            _ => {
+            9 => {
                 let a = self.rng.pick(&bufs).clone();
                 let mut idx = self.index(&a);
                 if a.is_vec {
@@ -528,6 +572,7 @@ impl Gen {
                 }
                 vec![self.assign(Place::Elem(a.name, idx))]
             }
+            _ => self.selection_stmt(),
         }
     }
 
@@ -1702,6 +1747,954 @@ impl Gen {
     }
 
     // ---------------------------------------------------------------------------------------
+    // Selection loops.
+    // ---------------------------------------------------------------------------------------
+
+    /// Whether selection loops may be generated (they need loops and slices too).
+    fn selection_features(&self) -> bool {
+        self.feat.selection_loops && self.feat.loops && self.feat.slices
+    }
+
+    /// What a selection loop may select from: read-only arrays (slices) of at least two
+    /// elements. Their elements are independent inputs, so no comparison of two of them is a
+    /// tie at every point.
+    fn selection_sources(&self) -> Vec<Arr> {
+        self.arrs()
+            .into_iter()
+            .filter(|a| !a.mutable && a.len >= 2)
+            .collect()
+    }
+
+    /// A selection loop as a random statement: the loop (over a slice, or over a buffer filled
+    /// just before), and a `let` of a value computed from its result, for the block's tail.
+    fn selection_stmt(&mut self) -> Vec<Stmt> {
+        let mut out = Vec::new();
+        let init = self.selection_site(&mut out, false);
+        let name = self.fresh_float_name();
+        self.declare_float(&name, false);
+        out.push(Stmt::Let {
+            name,
+            mutable: false,
+            annotate: self.rng.chance(0.2),
+            init,
+        });
+        out
+    }
+
+    /// The body of an entry function built around one or two selection loops, ending in a
+    /// value that uses what they selected (linearly or not), and often a random tail.
+    fn selection_body(&mut self) -> Block {
+        self.push();
+        let mut stmts = Vec::new();
+        for _ in 0..self.rng.range(0, 2) {
+            stmts.extend(self.stmt());
+        }
+        let n = if self.rng.chance(0.3) { 2 } else { 1 };
+        let mut value: Option<FExpr> = None;
+        for _ in 0..n {
+            let u = self.selection_site(&mut stmts, true);
+            value = Some(match value {
+                None => u,
+                Some(v) => {
+                    let op = *self.rng.pick(&[BinOp::Add, BinOp::Sub, BinOp::Mul]);
+                    FExpr::Bin(op, bx(v), bx(u))
+                }
+            });
+            if self.rng.chance(0.3) {
+                stmts.extend(self.stmt());
+            }
+        }
+        let mut value = value.expect("a selection loop");
+        if self.rng.chance(0.2) {
+            let name = self.fresh_float_name();
+            stmts.push(Stmt::Let {
+                name: name.clone(),
+                mutable: false,
+                annotate: self.rng.chance(0.3),
+                init: value,
+            });
+            self.declare_hidden(&name, false);
+            value = FExpr::Var(name);
+        }
+        let tail = if self.rng.chance(0.6) {
+            let other = self.tail();
+            let op = *self.rng.pick(&[BinOp::Add, BinOp::Sub]);
+            if self.rng.chance(0.5) {
+                FExpr::Bin(op, bx(value), bx(other))
+            } else {
+                FExpr::Bin(op, bx(other), bx(value))
+            }
+        } else {
+            value
+        };
+        self.pop();
+        Block {
+            stmts,
+            tail: Some(tail),
+        }
+    }
+
+    /// A selection loop with what it needs before it (pushed to `out`): over a slice, over a
+    /// local buffer filled from one, or (with `outer_ok`) inside an outer loop whose iterations
+    /// fill a buffer, select from it and sum or chain the results. Returns an expression that
+    /// uses the selected value.
+    fn selection_site(&mut self, out: &mut Vec<Stmt>, outer_ok: bool) -> FExpr {
+        let srcs = self.selection_sources();
+        let s = self.rng.pick(&srcs).clone();
+        let mode = self.rng.weighted(&[
+            5,
+            if self.feat.buffers { 2 } else { 0 },
+            if outer_ok && self.loop_depth == 0 {
+                3
+            } else {
+                0
+            },
+        ]);
+        match mode {
+            0 => {
+                let (stmts, sel) = self.selection_loop(&s);
+                out.extend(stmts);
+                self.selection_use(&sel, out)
+            }
+            1 => {
+                let z = self.selection_buffer(&s, out);
+                out.push(self.selection_fill(&z, &s, None));
+                self.set_hidden(&z.name, true, false);
+                let (stmts, sel) = self.selection_loop(&z);
+                out.extend(stmts);
+                self.selection_use(&sel, out)
+            }
+            _ => self.outer_selection(&s, out),
+        }
+    }
+
+    /// `let mut z = [0.0; n];` (or `vec![0.0; s.len()]`) with the length of `s`, declared
+    /// hidden: it is shown once filled.
+    fn selection_buffer(&mut self, s: &Arr, out: &mut Vec<Stmt>) -> Arr {
+        let name = self.fresh_arr_name();
+        let vec = match self.rng.below(3) {
+            0 => Some(IExpr::Len(s.name.clone())),
+            1 => Some(IExpr::Lit(s.len)),
+            _ => None,
+        };
+        let annotate = self.rng.chance(0.4);
+        let bare = !annotate && self.rng.chance(0.4);
+        out.push(Stmt::LetBuf {
+            name: name.clone(),
+            len: s.len,
+            annotate,
+            bare,
+            vec: vec.clone(),
+        });
+        let arr = Arr {
+            name,
+            len: s.len,
+            mutable: true,
+            uses: 0,
+            hidden: true,
+            is_vec: vec.is_some(),
+        };
+        self.top().arrs.push(arr.clone());
+        arr
+    }
+
+    /// `for j in 0..n { z[j] = .. s[j] .. }`: distinct values (a one-to-one function of the
+    /// element, plus a random shift), depending on the outer loop's `row` if any.
+    fn selection_fill(&mut self, z: &Arr, s: &Arr, row: Option<&str>) -> Stmt {
+        let j = self.fresh_int_name();
+        self.loop_depth += 1;
+        self.push_with_int(&j, 0, s.len - 1);
+        let jv = || IExpr::Var(j.clone());
+        let at = match row {
+            Some(r) if self.rng.chance(0.4) => FExpr::Index(
+                s.name.clone(),
+                IExpr::Rem(
+                    bx(IExpr::Add(bx(jv()), bx(IExpr::Var(r.to_string())))),
+                    bx(IExpr::Len(s.name.clone())),
+                ),
+            ),
+            _ => FExpr::Index(s.name.clone(), jv()),
+        };
+        let e = self.operand(1);
+        let e = self.bounded(e);
+        let value = match self.rng.below(3) {
+            0 => {
+                let k = *self.rng.pick(&[1.0, 2.0, 0.5, -1.0, 1.5]);
+                FExpr::Bin(
+                    BinOp::Add,
+                    bx(FExpr::Bin(BinOp::Mul, bx(FExpr::Lit(k)), bx(at))),
+                    bx(e),
+                )
+            }
+            1 => FExpr::Call1(Fn1::Tanh, bx(FExpr::Bin(BinOp::Sub, bx(at), bx(e)))),
+            _ => FExpr::Bin(
+                BinOp::Add,
+                bx(FExpr::Bin(
+                    BinOp::Mul,
+                    bx(at),
+                    bx(FExpr::Bin(
+                        BinOp::Add,
+                        bx(FExpr::Lit(1.0)),
+                        bx(FExpr::Bin(
+                            BinOp::Mul,
+                            bx(FExpr::Lit(0.25)),
+                            bx(FExpr::Cast(jv())),
+                        )),
+                    )),
+                )),
+                bx(e),
+            ),
+        };
+        self.pop();
+        self.loop_depth -= 1;
+        let end = match self.rng.below(3) {
+            0 => IExpr::Len(z.name.clone()),
+            1 => IExpr::Len(s.name.clone()),
+            _ => IExpr::Lit(s.len),
+        };
+        Stmt::For {
+            var: j.clone(),
+            start: IExpr::Lit(0),
+            end,
+            rev: false,
+            body: Block {
+                stmts: vec![Stmt::Assign {
+                    place: Place::Elem(z.name.clone(), jv()),
+                    op: AssignOp::Set,
+                    value,
+                }],
+                tail: None,
+            },
+        }
+    }
+
+    /// `let mut total = 0.0; for r in 0..rows { [fill z]; <selection>; total += use(m); }`, or
+    /// a recurrence `acc = 0.5 * acc + use(m)` (the outer loop then is reversed as a whole,
+    /// and each iteration's selected position must be kept). Returns the accumulator.
+    fn outer_selection(&mut self, s: &Arr, out: &mut Vec<Stmt>) -> FExpr {
+        let acc = self.fresh_name(&ACC_NAMES);
+        let recurrence = self.rng.chance(0.4);
+        let init = match (recurrence, self.rng.chance(0.5)) {
+            (true, true) => self.var_leaf(),
+            (true, false) => FExpr::Lit(0.5),
+            _ => FExpr::Lit(0.0),
+        };
+        out.push(Stmt::Let {
+            name: acc.clone(),
+            mutable: true,
+            annotate: is_const(&init) || self.rng.chance(0.2),
+            init,
+        });
+        self.declare_hidden(&acc, true);
+        // The buffer: declared before the outer loop, in it, or none (select from `s`).
+        let buf = if self.feat.buffers {
+            self.rng.weighted(&[2, 2, 1])
+        } else {
+            2
+        };
+        let before = (buf == 0).then(|| self.selection_buffer(s, out));
+        let others: Vec<Arr> = self
+            .arrs()
+            .into_iter()
+            .filter(|a| !a.mutable && a.name != s.name)
+            .collect();
+        let (end, hi) = if !others.is_empty() && self.rng.chance(0.3) {
+            let q = self.rng.pick(&others).clone();
+            (IExpr::Len(q.name), q.len - 1)
+        } else {
+            let n = self.rng.range(1, 3);
+            (IExpr::Lit(n), n - 1)
+        };
+        let r = self.fresh_int_name();
+        self.loop_depth += 1;
+        self.nesting += 1;
+        self.push_with_int(&r, 0, hi);
+        let mut body = Vec::new();
+        let src = match (buf, before) {
+            (0, Some(z)) => {
+                body.push(self.selection_fill(&z, s, Some(&r)));
+                self.set_hidden(&z.name, true, false);
+                z
+            }
+            (1, _) => {
+                let z = self.selection_buffer(s, &mut body);
+                body.push(self.selection_fill(&z, s, Some(&r)));
+                self.set_hidden(&z.name, true, false);
+                z
+            }
+            _ => s.clone(),
+        };
+        let (stmts, sel) = self.selection_loop(&src);
+        body.extend(stmts);
+        let u = self.selection_use(&sel, &mut body);
+        let a = || bx(FExpr::Var(acc.clone()));
+        let (op, value) = if recurrence {
+            let v = match self.rng.below(3) {
+                0 => FExpr::Bin(
+                    BinOp::Add,
+                    bx(FExpr::Bin(BinOp::Mul, bx(FExpr::Lit(0.5)), a())),
+                    bx(u),
+                ),
+                1 => FExpr::Call1(Fn1::Sin, bx(FExpr::Bin(BinOp::Add, a(), bx(u)))),
+                _ => FExpr::Bin(
+                    BinOp::Add,
+                    bx(FExpr::Bin(BinOp::Mul, a(), bx(FExpr::Lit(0.5)))),
+                    bx(FExpr::Call1(Fn1::Tanh, bx(u))),
+                ),
+            };
+            (AssignOp::Set, v)
+        } else {
+            match self.rng.below(3) {
+                0 => (AssignOp::Compound(BinOp::Add), u),
+                1 => (AssignOp::Compound(BinOp::Sub), u),
+                _ => (AssignOp::Set, FExpr::Bin(BinOp::Add, a(), bx(u))),
+            }
+        };
+        body.push(Stmt::Assign {
+            place: Place::Var(acc.clone()),
+            op,
+            value,
+        });
+        self.pop();
+        self.nesting -= 1;
+        self.loop_depth -= 1;
+        out.push(Stmt::For {
+            var: r,
+            start: IExpr::Lit(0),
+            end,
+            rev: self.feat.rev_ranges && self.rng.chance(0.15),
+            body: Block {
+                stmts: body,
+                tail: None,
+            },
+        });
+        if self.rng.chance(0.3) {
+            FExpr::Bin(BinOp::Mul, bx(FExpr::Lit(0.5)), a())
+        } else {
+            FExpr::Var(acc)
+        }
+    }
+
+    /// A start value from an active input other than the array: a scalar parameter, maybe
+    /// scaled or squashed (never an element, which a comparison would meet as a tie).
+    fn selection_start(&mut self, a: &Arr) -> FExpr {
+        let params: Vec<String> = self.scopes[0]
+            .floats
+            .iter()
+            .filter(|v| !v.hidden)
+            .map(|v| v.name.clone())
+            .collect();
+        let Some(p) = (!params.is_empty()).then(|| self.rng.pick(&params).clone()) else {
+            return FExpr::Index(a.name.clone(), IExpr::Lit(0));
+        };
+        self.read_named(&p);
+        let v = FExpr::Var(p);
+        match self.rng.below(4) {
+            0 | 1 => v,
+            2 => FExpr::Bin(BinOp::Mul, Box::new(FExpr::Lit(0.5)), Box::new(v)),
+            _ => self.bounded(v),
+        }
+    }
+
+    /// A name for an integer that is free, from `names` or numbered.
+    fn fresh_int_from(&mut self, names: &[&str]) -> String {
+        let n = self.rng.pick(names).to_string();
+        if !self.name_in_use(&n) {
+            return n;
+        }
+        self.fresh += 1;
+        format!("{n}{}", self.fresh)
+    }
+
+    /// A selection loop over `a` (a slice, or a buffer already filled) with its declarations:
+    ///
+    /// ```text
+    /// let mut m = a[0];  [let mut best: usize = 0;]
+    /// for i in 1..a.len() { if a[i] > m { m = a[i]; [best = i;] } }
+    /// ```
+    ///
+    /// Maxima and minima, `>` `>=` `<` `<=`, comparisons through expressions (`a[i] - m <
+    /// 0.0`, `!(a[i] <= m)`, `a[i].exp() > m.exp()`, `&& i > 1`), reversed ranges and
+    /// indices, start values `a[0]`, `a[a.len() - 1]`, another input, a constant every
+    /// element beats, a value no element beats; integer code beside the copy (an argmax, a
+    /// counter, an integer `if` around it). Near misses ([`NearMiss`]) must not be rewritten.
+    fn selection_loop(&mut self, a: &Arr) -> (Vec<Stmt>, Selected) {
+        use NearMiss::*;
+        let mut out = Vec::new();
+        let near = self
+            .rng
+            .chance(SELECTION_NEAR_MISS)
+            .then(|| *self.rng.pick(&NEAR_MISSES));
+        if near.is_some() {
+            self.near_misses += 1;
+        } else {
+            self.selections += 1;
+        }
+        let is_max = self.rng.chance(0.55);
+        let name = self.fresh_name(if is_max { &MAX_NAMES } else { &MIN_NAMES });
+        let len = a.len;
+        let arr = a.name.clone();
+        let len_e = || IExpr::Len(arr.clone());
+        let last = || IExpr::Sub(bx(len_e()), bx(IExpr::Lit(1)));
+        let rev_ok = self.feat.rev_ranges && near != Some(While);
+        // 0: a[0], 1..n; 1: a[n - 1], (0..n - 1).rev(); 2: a[n - 1], 1..n at a[n - 1 - i];
+        // 3: another input, 0..n; 4: a constant that every element beats; 5: a value that
+        // (for slices) no element beats.
+        let kind = self.rng.weighted(&[
+            5,
+            if rev_ok { 2 } else { 0 },
+            2,
+            3,
+            if near == Some(MinMax) { 0 } else { 1 },
+            1,
+        ]);
+        let i = self.fresh_int_name();
+        let iv = || IExpr::Var(i.clone());
+        let literal_end = self.rng.chance(0.2);
+        let end = if literal_end {
+            IExpr::Lit(len)
+        } else {
+            len_e()
+        };
+        let (init, start, end, lo, hi, rev, idx, best_init) = match kind {
+            0 => (
+                FExpr::Index(arr.clone(), IExpr::Lit(0)),
+                1,
+                end,
+                1,
+                len - 1,
+                false,
+                iv(),
+                IExpr::Lit(0),
+            ),
+            1 => (
+                FExpr::Index(arr.clone(), last()),
+                0,
+                if literal_end {
+                    IExpr::Lit(len - 1)
+                } else {
+                    last()
+                },
+                0,
+                len - 2,
+                true,
+                iv(),
+                last(),
+            ),
+            2 => (
+                FExpr::Index(arr.clone(), last()),
+                1,
+                end,
+                1,
+                len - 1,
+                false,
+                IExpr::Sub(bx(last()), bx(iv())),
+                last(),
+            ),
+            _ => {
+                let init = match kind {
+                    3 => self.selection_start(a),
+                    4 => FExpr::Lit(if is_max { -1000.0 } else { 1000.0 }),
+                    _ => {
+                        let p = self.selection_start(a);
+                        let abs = FExpr::Call1(Fn1::Abs, bx(p));
+                        if is_max {
+                            FExpr::Bin(BinOp::Add, bx(abs), bx(FExpr::Lit(4.0)))
+                        } else {
+                            FExpr::Bin(BinOp::Sub, bx(FExpr::Neg(bx(abs))), bx(FExpr::Lit(4.0)))
+                        }
+                    }
+                };
+                let rev = rev_ok && self.rng.chance(0.3);
+                let idx = if self.rng.chance(0.25) {
+                    IExpr::Sub(bx(last()), bx(iv()))
+                } else {
+                    iv()
+                };
+                (init, 0, end, 0, len - 1, rev, idx, IExpr::Lit(0))
+            }
+        };
+        // With a constant start, every element must get a chance to replace it.
+        let always_beaten = kind == 4;
+        out.push(Stmt::Let {
+            name: name.clone(),
+            mutable: true,
+            annotate: is_const(&init) || self.rng.chance(0.2),
+            init: init.clone(),
+        });
+        let e = || FExpr::Index(arr.clone(), idx.clone());
+        let m = || FExpr::Var(name.clone());
+        let strict = self.rng.chance(0.6);
+        let op = match (is_max, strict) {
+            (true, true) => CmpOp::Gt,
+            (true, false) => CmpOp::Ge,
+            (false, true) => CmpOp::Lt,
+            (false, false) => CmpOp::Le,
+        };
+        let mut cond = self.selection_cond(op, e(), m(), !always_beaten);
+        if self.rng.chance(0.12) && !always_beaten {
+            let extra = if self.rng.chance(0.5) {
+                // A bounded maximum: `a[i] > m && a[i] < 2.5`.
+                let bound = if is_max { 2.5 } else { -2.5 };
+                Cond::Cmp(flip(op), e(), FExpr::Lit(bound))
+            } else {
+                self.int_cond(&i, lo, hi)
+            };
+            cond = if self.rng.chance(0.5) {
+                Cond::And(bx(cond), bx(extra))
+            } else {
+                Cond::And(bx(extra), bx(cond))
+            };
+        }
+        let copy_value = match near {
+            Some(PlusZero) if self.rng.chance(0.2) => {
+                FExpr::Bin(BinOp::Sub, bx(e()), bx(FExpr::Lit(0.0)))
+            }
+            Some(PlusZero) => FExpr::Bin(BinOp::Add, bx(e()), bx(FExpr::Lit(0.0))),
+            Some(TimesOne) if self.rng.chance(0.5) => {
+                FExpr::Bin(BinOp::Mul, bx(FExpr::Lit(1.0)), bx(e()))
+            }
+            Some(TimesOne) => FExpr::Bin(BinOp::Mul, bx(e()), bx(FExpr::Lit(1.0))),
+            _ => e(),
+        };
+        let mut then = vec![Stmt::Assign {
+            place: Place::Var(name.clone()),
+            op: AssignOp::Set,
+            value: copy_value,
+        }];
+        let mut before_if: Vec<Stmt> = Vec::new();
+        let mut after_if: Vec<Stmt> = Vec::new();
+        let mut extras: Vec<FExpr> = Vec::new();
+        let mut new_floats: Vec<String> = Vec::new();
+        let mut arms_extra: Vec<(Cond, Block)> = Vec::new();
+        match near {
+            Some(SecondAssign) => {
+                // Another float assigned in the loop: a count of improvements, or a sum.
+                let c = self.hygienic_name(&name, "_sel", &["count", "moves", "sum_x"]);
+                out.push(Stmt::Let {
+                    name: c.clone(),
+                    mutable: true,
+                    annotate: true,
+                    init: FExpr::Lit(0.0),
+                });
+                if self.rng.chance(0.5) {
+                    then.push(Stmt::Assign {
+                        place: Place::Var(c.clone()),
+                        op: AssignOp::Compound(BinOp::Add),
+                        value: FExpr::Lit(1.0),
+                    });
+                } else {
+                    after_if.push(Stmt::Assign {
+                        place: Place::Var(c.clone()),
+                        op: AssignOp::Compound(BinOp::Add),
+                        value: e(),
+                    });
+                }
+                extras.push(FExpr::Var(c.clone()));
+                new_floats.push(c);
+            }
+            Some(ReadInLoop) => match self.rng.below(3) {
+                0 => {
+                    // let d = a[i] - m; if d > 0.0 { m = a[i]; }
+                    let d = self.fresh_float_name();
+                    before_if.push(Stmt::Let {
+                        name: d.clone(),
+                        mutable: false,
+                        annotate: false,
+                        init: FExpr::Bin(BinOp::Sub, bx(e()), bx(m())),
+                    });
+                    cond = Cond::Cmp(op, FExpr::Var(d), FExpr::Lit(0.0));
+                }
+                1 => {
+                    // run += 0.5 * m (the running maximum, summed)
+                    let c = self.hygienic_name(&name, "_has", &["run", "trail"]);
+                    out.push(Stmt::Let {
+                        name: c.clone(),
+                        mutable: true,
+                        annotate: true,
+                        init: FExpr::Lit(0.0),
+                    });
+                    after_if.push(Stmt::Assign {
+                        place: Place::Var(c.clone()),
+                        op: AssignOp::Compound(BinOp::Add),
+                        value: FExpr::Bin(BinOp::Mul, bx(FExpr::Lit(0.5)), bx(m())),
+                    });
+                    extras.push(FExpr::Var(c.clone()));
+                    new_floats.push(c);
+                }
+                _ => {
+                    // if a[i] > m { second = m; m = a[i]; } (the runner-up)
+                    let c = self.fresh_name(&["second", "prev"]);
+                    out.push(Stmt::Let {
+                        name: c.clone(),
+                        mutable: true,
+                        annotate: is_const(&init) || self.rng.chance(0.2),
+                        init: init.clone(),
+                    });
+                    then.insert(
+                        0,
+                        Stmt::Assign {
+                            place: Place::Var(c.clone()),
+                            op: AssignOp::Set,
+                            value: m(),
+                        },
+                    );
+                    extras.push(FExpr::Var(c.clone()));
+                    new_floats.push(c);
+                }
+            },
+            Some(MinMax) => {
+                // if a[i] > mx { mx = a[i]; } else if a[i] < mn { mn = a[i]; }
+                let c = self.fresh_name(if is_max { &MIN_NAMES } else { &MAX_NAMES });
+                out.push(Stmt::Let {
+                    name: c.clone(),
+                    mutable: true,
+                    annotate: is_const(&init) || self.rng.chance(0.2),
+                    init: init.clone(),
+                });
+                arms_extra.push((
+                    Cond::Cmp(flip(negate(op)), e(), FExpr::Var(c.clone())),
+                    Block {
+                        stmts: vec![Stmt::Assign {
+                            place: Place::Var(c.clone()),
+                            op: AssignOp::Set,
+                            value: e(),
+                        }],
+                        tail: None,
+                    },
+                ));
+                extras.push(FExpr::Var(c.clone()));
+                new_floats.push(c);
+            }
+            Some(Break) if hi > lo && self.rng.chance(0.5) => {
+                // An integer exit before the copy (never in the first iteration).
+                let k = self.rng.range(lo + 1, hi);
+                let c = if rev {
+                    Cond::ICmp(CmpOp::Lt, iv(), IExpr::Lit(k))
+                } else {
+                    Cond::ICmp(CmpOp::Ge, iv(), IExpr::Lit(k))
+                };
+                before_if.push(Stmt::If {
+                    arms: vec![(
+                        c,
+                        Block {
+                            stmts: vec![Stmt::Break],
+                            tail: None,
+                        },
+                    )],
+                    els: None,
+                });
+            }
+            Some(Break) => {
+                // An active exit after the copy.
+                let lit = *self.rng.pick(&[1.0, 1.5, 0.5, 2.0]);
+                let c = if is_max {
+                    Cond::Cmp(CmpOp::Gt, e(), FExpr::Lit(lit))
+                } else {
+                    Cond::Cmp(CmpOp::Lt, e(), FExpr::Lit(-lit))
+                };
+                after_if.push(Stmt::If {
+                    arms: vec![(
+                        c,
+                        Block {
+                            stmts: vec![Stmt::Break],
+                            tail: None,
+                        },
+                    )],
+                    els: None,
+                });
+            }
+            _ => {}
+        }
+        // Integer code beside the copy: the argmax, a counter.
+        let best = self.rng.chance(0.35).then(|| {
+            let bn = self.hygienic_name(&name, "_src", &["best", "arg", "at"]);
+            out.push(Stmt::LetIdx {
+                name: bn.clone(),
+                init: best_init,
+            });
+            let k = self.rng.below(then.len() + 1);
+            then.insert(
+                k,
+                Stmt::SetIdx {
+                    name: bn.clone(),
+                    value: idx.clone(),
+                },
+            );
+            bn
+        });
+        let mut els = None;
+        let counter = (near != Some(While) && self.rng.chance(0.12)).then(|| {
+            let c = self.fresh_int_from(&["cnt", "n_up", "steps"]);
+            out.push(Stmt::LetIdx {
+                name: c.clone(),
+                init: IExpr::Lit(0),
+            });
+            let inc = Stmt::IncIdx { name: c.clone() };
+            if self.rng.chance(0.5) {
+                els = Some(Block {
+                    stmts: vec![inc],
+                    tail: None,
+                });
+            } else {
+                after_if.push(inc);
+            }
+            extras.push(FExpr::Bin(
+                BinOp::Mul,
+                bx(FExpr::Lit(0.25)),
+                bx(FExpr::Cast(IExpr::Var(c.clone()))),
+            ));
+            c
+        });
+        let mut arms = vec![(
+            cond,
+            Block {
+                stmts: then,
+                tail: None,
+            },
+        )];
+        arms.extend(arms_extra);
+        let mut sel_if = Stmt::If { arms, els };
+        if !always_beaten && self.rng.chance(0.1) {
+            let c = self.int_cond(&i, lo, hi);
+            sel_if = Stmt::If {
+                arms: vec![(
+                    c,
+                    Block {
+                        stmts: vec![sel_if],
+                        tail: None,
+                    },
+                )],
+                els: None,
+            };
+        }
+        let mut body = before_if;
+        body.push(sel_if);
+        body.extend(after_if);
+        if near == Some(While) {
+            // let mut i: usize = 1; while i < a.len() { ..; i += 1; }
+            out.push(Stmt::LetIdx {
+                name: i.clone(),
+                init: IExpr::Lit(start),
+            });
+            body.push(Stmt::IncIdx { name: i.clone() });
+            out.push(Stmt::While {
+                cond: Cond::ICmp(CmpOp::Lt, iv(), end),
+                body: Block {
+                    stmts: body,
+                    tail: None,
+                },
+            });
+        } else {
+            out.push(Stmt::For {
+                var: i.clone(),
+                start: IExpr::Lit(start),
+                end,
+                rev,
+                body: Block {
+                    stmts: body,
+                    tail: None,
+                },
+            });
+        }
+        self.declare_float(&name, true);
+        for c in &new_floats {
+            self.declare_float(c, true);
+        }
+        if let Some(bn) = &best {
+            self.top().ints.push(IVar {
+                name: bn.clone(),
+                lo: 0,
+                hi: len - 1,
+            });
+        }
+        if let Some(c) = counter {
+            self.top().ints.push(IVar {
+                name: c,
+                lo: 0,
+                hi: len,
+            });
+        }
+        if near == Some(While) {
+            // The counter stays in scope after the loop (with its final value).
+            self.top().ints.push(IVar {
+                name: i,
+                lo: start,
+                hi: len,
+            });
+        }
+        let sel = Selected {
+            var: name,
+            arr,
+            len,
+            best,
+            extras,
+        };
+        (out, sel)
+    }
+
+    /// `name` + `suffix` (a name the macro derives for its own locals) when hygiene is on,
+    /// sometimes; otherwise a free name from `names`.
+    fn hygienic_name(&mut self, name: &str, suffix: &str, names: &[&str]) -> String {
+        let n = format!("{name}{suffix}");
+        if self.feat.hygiene && self.rng.chance(0.2) && !self.name_in_use(&n) {
+            return n;
+        }
+        let n = self.rng.pick(names).to_string();
+        if !self.name_in_use(&n) {
+            return n;
+        }
+        self.fresh += 1;
+        format!("{n}{}", self.fresh)
+    }
+
+    /// `i > k`, `i <= k`, ... for a loop index `i` in `lo..=hi` (never `i >= 0` or `i < 0`).
+    fn int_cond(&mut self, i: &str, lo: usize, hi: usize) -> Cond {
+        let k = self.rng.range(lo, hi.max(lo));
+        let op = if k == 0 {
+            *self.rng.pick(&[CmpOp::Gt, CmpOp::Le])
+        } else {
+            *self.rng.pick(&CMPS)
+        };
+        Cond::ICmp(op, IExpr::Var(i.to_string()), IExpr::Lit(k))
+    }
+
+    /// The comparison that decides a copy: `e > m` (for `op` `>`), `m < e`, `e - m > 0.0`,
+    /// `m - e < 0.0`, `!(e <= m)`, `e.exp() > m.exp()` (with `exp_ok`), `e * 2.0 > m + m`.
+    fn selection_cond(&mut self, op: CmpOp, e: FExpr, m: FExpr, exp_ok: bool) -> Cond {
+        let zero = FExpr::Lit(0.0);
+        match self.rng.below(10) {
+            0..=3 => Cond::Cmp(op, e, m),
+            4 => Cond::Cmp(flip(op), m, e),
+            5 => Cond::Cmp(op, FExpr::Bin(BinOp::Sub, bx(e), bx(m)), zero),
+            6 => Cond::Cmp(flip(op), FExpr::Bin(BinOp::Sub, bx(m), bx(e)), zero),
+            7 => Cond::Not(bx(Cond::Cmp(negate(op), e, m))),
+            8 if exp_ok => Cond::Cmp(
+                op,
+                FExpr::Call1(Fn1::Exp, bx(e)),
+                FExpr::Call1(Fn1::Exp, bx(m)),
+            ),
+            _ => Cond::Cmp(
+                op,
+                FExpr::Bin(BinOp::Mul, bx(e), bx(FExpr::Lit(2.0))),
+                FExpr::Bin(BinOp::Add, bx(m.clone()), bx(m)),
+            ),
+        }
+    }
+
+    /// A value computed from a selection's result, for after the loop (statements it needs
+    /// are pushed to `out`): `m`, `2.0 * m`, `m * y`, `m * m`, `m.sin()`, `m.exp()`, a
+    /// log-sum-exp `se.ln() + m` with `se += (a[j] - m).exp()`, `(m - y).exp()`, and with an
+    /// argmax `m * w[best] + m.sin()`; near misses' other values are added linearly.
+    fn selection_use(&mut self, sel: &Selected, out: &mut Vec<Stmt>) -> FExpr {
+        let m = || FExpr::Var(sel.var.clone());
+        self.read_named(&sel.var);
+        let weights = [3, 2, 2, 3, 3, 2, if sel.best.is_some() { 5 } else { 0 }];
+        let mut u = match self.rng.weighted(&weights) {
+            0 => m(),
+            1 if self.rng.chance(0.5) => {
+                let c = *self.rng.pick(&[2.0, 0.5, -1.5]);
+                FExpr::Bin(BinOp::Mul, bx(FExpr::Lit(c)), bx(m()))
+            }
+            1 => {
+                let y = self.var_leaf();
+                FExpr::Bin(BinOp::Mul, bx(m()), bx(y))
+            }
+            2 => FExpr::Bin(BinOp::Mul, bx(m()), bx(m())),
+            3 => {
+                let f = *self.rng.pick(&[Fn1::Sin, Fn1::Exp, Fn1::Tanh, Fn1::Cos]);
+                FExpr::Call1(f, bx(m()))
+            }
+            4 => {
+                // let mut se: f64 = 0.0; for j in 0..a.len() { se += (a[j] - m).exp(); }
+                let se = self.fresh_name(&["se", "denom", "norm"]);
+                out.push(Stmt::Let {
+                    name: se.clone(),
+                    mutable: true,
+                    annotate: true,
+                    init: FExpr::Lit(0.0),
+                });
+                let j = self.fresh_int_name();
+                let end = if self.rng.chance(0.8) {
+                    IExpr::Len(sel.arr.clone())
+                } else {
+                    IExpr::Lit(sel.len)
+                };
+                let term = FExpr::Call1(
+                    Fn1::Exp,
+                    bx(FExpr::Bin(
+                        BinOp::Sub,
+                        bx(FExpr::Index(sel.arr.clone(), IExpr::Var(j.clone()))),
+                        bx(m()),
+                    )),
+                );
+                out.push(Stmt::For {
+                    var: j,
+                    start: IExpr::Lit(0),
+                    end,
+                    rev: false,
+                    body: Block {
+                        stmts: vec![Stmt::Assign {
+                            place: Place::Var(se.clone()),
+                            op: AssignOp::Compound(BinOp::Add),
+                            value: term,
+                        }],
+                        tail: None,
+                    },
+                });
+                self.declare_hidden(&se, true);
+                let ln = FExpr::Call1(Fn1::Ln, bx(FExpr::Var(se)));
+                if self.rng.chance(0.5) {
+                    FExpr::Bin(BinOp::Add, bx(ln), bx(m()))
+                } else {
+                    FExpr::Bin(BinOp::Add, bx(m()), bx(ln))
+                }
+            }
+            5 => {
+                let y = self.var_leaf();
+                FExpr::Call1(Fn1::Exp, bx(FExpr::Bin(BinOp::Sub, bx(m()), bx(y))))
+            }
+            _ => {
+                let bn = sel.best.clone().expect("an argmax");
+                let ws: Vec<Arr> = self
+                    .arrs()
+                    .into_iter()
+                    .filter(|a| a.len >= sel.len)
+                    .collect();
+                match ws.is_empty() {
+                    true => m(),
+                    false => {
+                        let w = self.rng.pick(&ws).name.clone();
+                        let at = FExpr::Index(w, IExpr::Var(bn.clone()));
+                        match self.rng.below(3) {
+                            0 => FExpr::Bin(
+                                BinOp::Add,
+                                bx(FExpr::Bin(BinOp::Mul, bx(m()), bx(at))),
+                                bx(FExpr::Call1(Fn1::Sin, bx(m()))),
+                            ),
+                            1 => FExpr::Bin(BinOp::Mul, bx(at), bx(m())),
+                            _ => FExpr::Bin(
+                                BinOp::Add,
+                                bx(FExpr::Bin(BinOp::Mul, bx(at), bx(m()))),
+                                bx(FExpr::Bin(
+                                    BinOp::Mul,
+                                    bx(FExpr::Lit(0.5)),
+                                    bx(FExpr::Cast(IExpr::Var(bn))),
+                                )),
+                            ),
+                        }
+                    }
+                }
+            }
+        };
+        for x in &sel.extras {
+            let op = *self.rng.pick(&[BinOp::Add, BinOp::Sub]);
+            u = FExpr::Bin(op, bx(u), bx(x.clone()));
+        }
+        u
+    }
+
+    // ---------------------------------------------------------------------------------------
     // Conditions and indices.
     // ---------------------------------------------------------------------------------------
 
@@ -2166,6 +3159,74 @@ impl Gen {
 
 const CMPS: [CmpOp; 4] = [CmpOp::Lt, CmpOp::Le, CmpOp::Gt, CmpOp::Ge];
 
+/// `Box::new` for any type (a closure `let b = Box::new;` has one).
+fn bx<T>(t: T) -> Box<T> {
+    Box::new(t)
+}
+
+/// `a < b` as `b > a`: the same comparison with its operands swapped.
+fn flip(op: CmpOp) -> CmpOp {
+    match op {
+        CmpOp::Lt => CmpOp::Gt,
+        CmpOp::Le => CmpOp::Ge,
+        CmpOp::Gt => CmpOp::Lt,
+        CmpOp::Ge => CmpOp::Le,
+    }
+}
+
+/// The comparison that is true where `op` is false.
+fn negate(op: CmpOp) -> CmpOp {
+    match op {
+        CmpOp::Lt => CmpOp::Ge,
+        CmpOp::Le => CmpOp::Gt,
+        CmpOp::Gt => CmpOp::Le,
+        CmpOp::Ge => CmpOp::Lt,
+    }
+}
+
+/// What a selection loop selected, for the code after it.
+struct Selected {
+    /// The selected variable.
+    var: String,
+    /// The array it selects from, and its length.
+    arr: String,
+    len: usize,
+    /// The argmax index set beside the copy, if any (in `0..len`).
+    best: Option<String>,
+    /// Other values the loop computed (near misses, counters): added to the result linearly.
+    extras: Vec<FExpr>,
+}
+
+/// Selection loops that `#[gradient]` must not rewrite (each differs from one in one way).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum NearMiss {
+    /// The copy is `a[i] + 0.0` (or `- 0.0`): not a plain element copy.
+    PlusZero,
+    /// The copy is `a[i] * 1.0` or `1.0 * a[i]`.
+    TimesOne,
+    /// A second float assignment in the loop (a count of copies, a sum of the elements).
+    SecondAssign,
+    /// The selected value read by float code in the loop (`let d = a[i] - m;`, a running
+    /// sum of `m`, the runner-up `second = m`).
+    ReadInLoop,
+    /// A `break` in the loop (integer, before the copy, or active, after it).
+    Break,
+    /// A `while` loop instead of a `for`.
+    While,
+    /// Maximum and minimum in one loop: `if .. { mx = a[i]; } else if .. { mn = a[i]; }`.
+    MinMax,
+}
+
+const NEAR_MISSES: [NearMiss; 7] = [
+    NearMiss::PlusZero,
+    NearMiss::TimesOne,
+    NearMiss::SecondAssign,
+    NearMiss::ReadInLoop,
+    NearMiss::Break,
+    NearMiss::While,
+    NearMiss::MinMax,
+];
+
 /// True when `e` reads no variable: its type would be `{float}` and it has no derivative.
 pub fn is_const(e: &FExpr) -> bool {
     match e {
@@ -2250,10 +3311,53 @@ mod tests {
             // Without the feature, the programs of the lower levels are unchanged.
             let mut no_fused = f;
             no_fused.fused_loops = false;
+            no_fused.selection_loops = false;
             assert_eq!(
                 program(5, i, &no_fused),
                 program(5, i, &Features::parse("slices,loop_return").unwrap())
             );
+        }
+    }
+
+    #[test]
+    fn selection_loops_and_their_near_misses_appear() {
+        let f = Features::preset("all").unwrap();
+        let (mut sel, mut near) = (0, 0);
+        let mut all = String::new();
+        for i in 0..1000 {
+            let (s, n) = selection_loops(5, i, &f);
+            sel += s;
+            near += n;
+            if s + n > 0 {
+                all.push_str(&source(&program(5, i, &f)));
+            }
+        }
+        eprintln!("1000 programs: {sel} selection loops, {near} near misses");
+        assert!((60..=200).contains(&sel), "{sel} selection loops");
+        assert!((15..=100).contains(&near), "{near} near misses");
+        for shape in [
+            " = s[i];",               // the copy
+            " = s[s.len() - 1 - i];", // at a reversed index
+            "(0..s.len() - 1).rev()", // a reversed range
+            " = i;",                  // an argmax
+            " + 0.0;",                // near misses: not a plain copy
+            " * 1.0;",                //
+            "1.0 * s[",               //
+            "break;",                 // an exit
+            "} else if ",             // maximum and minimum in one loop
+            "while i < ",             // a `while` loop
+            ".ln() + ",               // a log-sum-exp after the loop
+            ".exp() > ",              // a comparison through an expression
+            "!(",                     //
+            "+ 4.0;",                 // a start value no element beats
+            " = -1000.0;",            // a start value every element beats
+        ] {
+            assert!(all.contains(shape), "`{shape}` never appears");
+        }
+        let mut off = f;
+        off.selection_loops = false;
+        for i in 0..200 {
+            assert_eq!(selection_loops(5, i, &off), (0, 0));
         }
     }
 

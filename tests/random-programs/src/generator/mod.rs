@@ -53,11 +53,15 @@ pub struct Features {
     /// iteration (`let`s, buffers declared before the loop and filled in it, `vec![0.0; n]`),
     /// loads `x[i]`, `x[i + 1]`, `x[i + 2]`; and near misses that must not be fused.
     pub fused_loops: bool,
+    /// Selection loops (`if x[i] > m { m = x[i]; best = i; }`: running maxima and minima,
+    /// argmax), which `#[gradient]` rewrites to remember the position of the last copy, and
+    /// near misses that must not be rewritten; their results used afterwards.
+    pub selection_loops: bool,
 }
 
 impl Features {
     /// Every feature name, in the order `describe` prints them.
-    pub const NAMES: [&'static str; 13] = [
+    pub const NAMES: [&'static str; 14] = [
         "branches",
         "early_return",
         "calls",
@@ -71,6 +75,7 @@ impl Features {
         "slices",
         "buffers",
         "fused_loops",
+        "selection_loops",
     ];
 
     fn flag(&mut self, name: &str) -> Option<&mut bool> {
@@ -88,6 +93,7 @@ impl Features {
             "slices" => &mut self.slices,
             "buffers" => &mut self.buffers,
             "fused_loops" => &mut self.fused_loops,
+            "selection_loops" => &mut self.selection_loops,
             _ => return None,
         })
     }
