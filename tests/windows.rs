@@ -65,7 +65,7 @@ fn empty_far(x: &[f64], k: usize) -> f64 {
     for j in k..k {
         s += x[1000 + j];
     }
-    for j in 3..1 {
+    for j in k + 3..k + 1 {
         s += x[2000 + j];
     }
     s * s
