@@ -81,6 +81,38 @@ fn overrun(x: &[f64], b: usize) -> f64 {
     s
 }
 
+/// The reverse of a loop that reads a row at `r * n + j` and also the element at `j`: the
+/// shadow, touched at two indices, cannot be windowed (only the slice can).
+#[gradient]
+fn two_indices(a: &[f64], n: usize) -> f64 {
+    let m = a.len() / n;
+    let mut s = 0.0;
+    for r in 1..m {
+        let mut z = 0.5;
+        for j in 0..n {
+            z = z * a[r * n + j] + a[j];
+        }
+        s += z.sin();
+    }
+    s
+}
+
+/// A recurrence over a row (its reverse runs descending) and a window both forward and
+/// reverse, in a loop over rows that is itself reversed as a whole.
+#[gradient]
+fn rows_recurrence(a: &[f64], n: usize) -> f64 {
+    let m = a.len() / n;
+    let mut p = 1.0;
+    for r in 0..m {
+        let mut z = p;
+        for j in 0..n {
+            z = (z * a[r * n + j]).sin() + a[r * n + j];
+        }
+        p = p * 0.5 + z * z;
+    }
+    p
+}
+
 #[track_caller]
 fn check(f: impl Fn(&[f64]) -> f64, x: &[f64], g: &[f64]) {
     if let Err(e) = ad::check_gradient(f, x, g, FD_TOL) {
@@ -97,6 +129,19 @@ fn matrix_rows() {
     assert_eq!(val, rows_tanh(&a, &v));
     check(|a| rows_tanh(a, &v), &a, &ga);
     check(|v| rows_tanh(&a, v), &v, &gv);
+}
+
+#[test]
+fn shadows_touched_twice_and_descending_reverses() {
+    let a = [0.3, -0.2, 0.9, 0.1, -1.0, 0.5, 0.7, 0.2, -0.4];
+    let mut g = [f64::NAN; 9];
+    let (v, []) = two_indices_grad(&a, &mut g, 3);
+    assert_eq!(v, two_indices(&a, 3));
+    check(|a| two_indices(a, 3), &a, &g);
+    let mut g = [f64::NAN; 9];
+    let (v, []) = rows_recurrence_grad(&a, &mut g, 3);
+    assert_eq!(v, rows_recurrence(&a, 3));
+    check(|a| rows_recurrence(a, 3), &a, &g);
 }
 
 #[test]

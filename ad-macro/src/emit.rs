@@ -1688,7 +1688,7 @@ pub fn saving_site(s: &Stmt) -> Option<(SiteId, VarId)> {
 /// `(a)` if `index` is a sum `a + i` (in any order of its terms, `a` one or more terms not
 /// reading `i`, `i` the identifier `name`): split at the `+` of its top level, where no
 /// operator of lower precedence than `+` may appear.
-fn base_of(index: &TokenStream, name: &str) -> Option<TokenStream> {
+pub fn base_of(index: &TokenStream, name: &str) -> Option<TokenStream> {
     use proc_macro2::TokenTree;
     let toks: Vec<TokenTree> = index.clone().into_iter().collect();
     let mut terms: Vec<Vec<TokenTree>> = vec![Vec::new()];

@@ -313,6 +313,38 @@ mod tests {
         }
     }
 
+    /// Row loads `w[c * d + j]` go through windows, forward and reverse, and so does the
+    /// row's shadow when the reverse touches it nowhere else; a shadow also written at `j` is
+    /// indexed as before.
+    #[test]
+    fn rows_are_read_and_written_through_windows() {
+        let rows = |extra: proc_macro2::TokenStream| {
+            pretty(
+                quote!(),
+                quote! {
+                    fn f(w: &[f64], x: &[f64], d: usize) -> f64 {
+                        let mut s = 0.0;
+                        for c in 0..w.len() / d {
+                            let mut z = 0.0;
+                            for j in 0..d {
+                                z += w[c * d + j] * x[j] #extra;
+                            }
+                            s += z.tanh();
+                        }
+                        s
+                    }
+                },
+            )
+        };
+        let out = rows(quote!());
+        assert!(out.contains("&w_1[(c_"), "{out}");
+        assert!(out.contains("&mut w_1_bar[(c_"), "{out}");
+        assert!(!out.contains("w_1_bar[c_7 * d_3 + j_"), "{out}");
+        let out = rows(quote!(*w[j]));
+        assert!(!out.contains("&mut w_1_bar["), "{out}");
+        assert!(out.contains("w_1_bar[c_7 * d_3 + j_"), "{out}");
+    }
+
     /// A running maximum keeps the position of its last copy, not its decisions: no tape, no
     /// reverse loop over the decisions, one indexed update. A copy that is not a plain element
     /// (`x[i] + 0.0`) is differentiated the general way, recording the decisions.
