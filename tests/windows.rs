@@ -113,6 +113,30 @@ fn rows_recurrence(a: &[f64], n: usize) -> f64 {
     p
 }
 
+/// Rows of local buffers: one declared once (windowed, and its adjoint too), one declared in
+/// each iteration with a length that changes (not windowed).
+#[gradient]
+fn buffer_rows(a: &[f64], n: usize) -> f64 {
+    let m = a.len() / n;
+    let mut e = vec![0.0; a.len()];
+    for k in 0..a.len() {
+        e[k] = (0.5 * a[k]).exp();
+    }
+    let mut s = 0.0;
+    for r in 0..m {
+        let mut t = vec![0.0; n + r];
+        for j in 0..n + r {
+            t[j] = a[(j + r) % a.len()];
+        }
+        let mut z = 0.0;
+        for j in 0..n {
+            z += e[r * n + j] * t[r + j];
+        }
+        s += z.sin();
+    }
+    s
+}
+
 #[track_caller]
 fn check(f: impl Fn(&[f64]) -> f64, x: &[f64], g: &[f64]) {
     if let Err(e) = ad::check_gradient(f, x, g, FD_TOL) {
@@ -142,6 +166,15 @@ fn shadows_touched_twice_and_descending_reverses() {
     let (v, []) = rows_recurrence_grad(&a, &mut g, 3);
     assert_eq!(v, rows_recurrence(&a, 3));
     check(|a| rows_recurrence(a, 3), &a, &g);
+}
+
+#[test]
+fn rows_of_local_buffers() {
+    let a = [0.3, -0.2, 0.9, 0.1, -1.0, 0.5, 0.7, 0.2, -0.4];
+    let mut g = [f64::NAN; 9];
+    let (v, []) = buffer_rows_grad(&a, &mut g, 3);
+    assert_eq!(v, buffer_rows(&a, 3));
+    check(|a| buffer_rows(a, 3), &a, &g);
 }
 
 #[test]

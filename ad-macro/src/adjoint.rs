@@ -673,8 +673,8 @@ impl Emitter<'_> {
 
     /// Windows for a reversed loop over `lo..hi` (no early exit, not stepped) whose emitted
     /// reverse is `body_code`, as [`Emitter::open_windows`] takes them for forward loops, on the
-    /// emitted code: for each slice parameter `x` that the loop's body loads at `a + i` on every
-    /// forward iteration (top-level statements, `a` reading nothing the body writes), the
+    /// emitted code: for each slice parameter or local buffer `x` of [`Emitter::fixed_len`]
+    /// that the loop's body does not write and loads at `a + i` on every forward iteration (top-level statements, `a` reading nothing the body writes), the
     /// reverse's `x[a + i]` read `&x[a + lo..a + hi][i - lo]`, and its shadow's `x_bar[a + i]`
     /// `&mut x_bar[a + lo..a + hi][i - lo]` if the body's reverse touches the shadow nowhere
     /// else (the window borrows it mutably for the loop). The forward loop loaded all those
@@ -710,7 +710,8 @@ impl Emitter<'_> {
                 let Rhs::Load { buf, index: at } = &n.rhs else {
                     continue;
                 };
-                if self.f.vars[*buf].sort != Sort::Slice
+                if !self.fixed_len.contains(buf)
+                    || written.contains(buf)
                     || self.offset(at, index).is_some()
                     || at.reads.iter().any(|r| *r != index && written.contains(r))
                 {

@@ -99,6 +99,9 @@ pub struct Emitter<'a> {
     windows: std::cell::RefCell<std::collections::HashMap<(VarId, String), (Ident, TokenStream)>>,
     /// Windows made so far (for unique names).
     window_count: std::cell::Cell<usize>,
+    /// Memory whose length never changes: slice parameters, and local buffers declared only
+    /// at the top level of the body (the ones windows may be taken of).
+    pub fixed_len: std::collections::BTreeSet<VarId>,
 }
 
 /// What receives a statement's summed partials at the end of its reverse.
@@ -215,6 +218,7 @@ impl<'a> Emitter<'a> {
             deferred_rev: Default::default(),
             windows: Default::default(),
             window_count: Default::default(),
+            fixed_len: fixed_len(f),
         }
     }
 
@@ -1035,7 +1039,8 @@ impl<'a> Emitter<'a> {
         windows.get(&(buf, index.tokens.to_string())).cloned()
     }
 
-    /// Before a loop over `lo..hi` (no early exit, not stepped), for each slice parameter its body loads on
+    /// Before a loop over `lo..hi` (no early exit, not stepped), for each slice parameter or
+    /// local buffer of [`Emitter::fixed_len`] that the body does not write and loads on
     /// every iteration (top-level statements) at `a + i`, `i` the loop's index and `a` reading
     /// nothing the body writes (`xs[s * d + j]`, `w[c * d + j]`): the window
     /// `&x[a + lo..a + hi]`, taken once. The loads inside read `window[i - lo]`, which the
@@ -1078,7 +1083,8 @@ impl<'a> Emitter<'a> {
                     continue;
                 };
                 // (`x[i + k]` needs no window: its check before the loop suffices.)
-                if self.f.vars[*buf].sort != Sort::Slice
+                if !self.fixed_len.contains(buf)
+                    || written.contains(buf)
                     || self.offset(at, index).is_some()
                     || at.reads.iter().any(|r| *r != index && written.contains(r))
                 {
@@ -1683,6 +1689,29 @@ pub fn saving_site(s: &Stmt) -> Option<(SiteId, VarId)> {
         | Stmt::Set { site, dst: v, .. } => Some((*site, *v)),
         _ => None,
     }
+}
+
+/// Slice parameters, and local buffers every declaration of which is at the top level of the
+/// body (a declaration inside a loop may change the length from one iteration to the next).
+fn fixed_len(f: &Func) -> std::collections::BTreeSet<VarId> {
+    let mut out: std::collections::BTreeSet<VarId> = f
+        .vars
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| v.sort == Sort::Slice || v.sort == Sort::Buffer)
+        .map(|(id, _)| id)
+        .collect();
+    for s in &f.body.stmts {
+        if let Stmt::BufDecl { .. } = s {
+            continue;
+        }
+        s.walk(&mut |t| {
+            if let Stmt::BufDecl { buf, .. } = t {
+                out.remove(buf);
+            }
+        });
+    }
+    out
 }
 
 /// `(a)` if `index` is a sum `a + i` (in any order of its terms, `a` one or more terms not
