@@ -234,7 +234,9 @@ impl Emitter<'_> {
                 ..
             } => {
                 let g = fixed("__g");
-                let k = fixed("__i");
+                // The element's index: the index itself if it is one variable, else bound once.
+                let k_ident = fixed("__i");
+                let mut k = quote!(#k_ident);
                 let active = self.facts.place_active(place);
                 let (head, restore) = match place {
                     Place::Var(v) => {
@@ -258,16 +260,22 @@ impl Emitter<'_> {
                         let b = self.ident(*buf);
                         let bar = self.bar(*buf);
                         let i = &index.tokens;
+                        let bind = if crate::emit::one_ident(i) {
+                            k = i.clone();
+                            quote!()
+                        } else {
+                            quote!(let #k: usize = #i;)
+                        };
                         // An increment passes the element's adjoint through unchanged: it is
                         // neither zeroed nor added back.
                         self.increment = increment_load(temps, value, *buf, index)
                             .filter(|l| active && self.facts.active[*l]);
                         let head = if !active {
-                            quote!(let #k: usize = #i;)
+                            bind
                         } else if self.increment.is_some() {
-                            quote!(let #k: usize = #i; let #g = #bar[#k];)
+                            quote!(#bind let #g = #bar[#k];)
                         } else {
-                            quote!(let #k: usize = #i; let #g = #bar[#k]; #bar[#k] = 0.0;)
+                            quote!(#bind let #g = #bar[#k]; #bar[#k] = 0.0;)
                         };
                         (head, self.restore(*site, *buf, quote!(#b[#k])))
                     }
@@ -488,7 +496,7 @@ impl Emitter<'_> {
                     .iter()
                     .any(|a| matches!(a, Adapter::StepBy(_)));
                 let (wins, b) = if exit.is_none() && !stepped {
-                    self.reverse_windows(body, *index, range, b)
+                    self.windows(body, *index, range, b, true)
                 } else {
                     (quote!(), b)
                 };
@@ -669,127 +677,6 @@ impl Emitter<'_> {
             return quote!();
         }
         quote!(if #lo < #hi { #(#checks)* })
-    }
-
-    /// Windows for a reversed loop over `lo..hi` (no early exit, not stepped) whose emitted
-    /// reverse is `body_code`, as [`Emitter::open_windows`] takes them for forward loops, on the
-    /// emitted code: for each slice parameter or local buffer `x` of [`Emitter::fixed_len`]
-    /// that the loop's body does not write and loads at `a + i` on every forward iteration (top-level statements, `a` reading nothing the body writes), the
-    /// reverse's `x[a + i]` read `&x[a + lo..a + hi][i - lo]`, and its shadow's `x_bar[a + i]`
-    /// `&mut x_bar[a + lo..a + hi][i - lo]` if the body's reverse touches the shadow nowhere
-    /// else (the window borrows it mutably for the loop). The forward loop loaded all those
-    /// elements with the same `a`, `lo` and `hi` (the reverse reads them as the forward left
-    /// them: the body does not write them), so both windows are in bounds, and the compiler
-    /// drops the checks of every iteration (softmax cross-entropy's `w_bar[c * d + j] += ..`:
-    /// 1.27 → 1.09 × the hand-written adjoint).
-    fn reverse_windows(
-        &self,
-        body: &Block,
-        index: VarId,
-        range: &LoopRange,
-        body_code: TokenStream,
-    ) -> (TokenStream, TokenStream) {
-        let mut written = std::collections::BTreeSet::new();
-        for s in &body.stmts {
-            crate::analyse::writes(s, &mut written);
-        }
-        if written.contains(&range.start) {
-            return (quote!(), body_code);
-        }
-        let i = self.ident(index);
-        let name = i.to_string();
-        // (name of the slice or its shadow, index) -> (base, window, mutable)
-        let mut cands: std::collections::HashMap<(String, String), (TokenStream, Ident, bool)> =
-            Default::default();
-        let mut count = 0;
-        for s in &body.stmts {
-            let Stmt::Assign { temps, .. } = s else {
-                continue;
-            };
-            for n in temps {
-                let Rhs::Load { buf, index: at } = &n.rhs else {
-                    continue;
-                };
-                if !self.fixed_len.contains(buf)
-                    || written.contains(buf)
-                    || self.offset(at, index).is_some()
-                    || at.reads.iter().any(|r| *r != index && written.contains(r))
-                {
-                    continue;
-                }
-                let Some(base) = crate::emit::base_of(&at.tokens, &name) else {
-                    continue;
-                };
-                let at = at.tokens.to_string();
-                let mut names = vec![(self.ident(*buf).to_string(), false)];
-                if self.facts.active[*buf] {
-                    names.push((self.bar(*buf).to_string(), true));
-                }
-                for (b, mutable) in names {
-                    let key = (b, at.clone());
-                    if cands.contains_key(&key) {
-                        continue;
-                    }
-                    let k = self.hoist_count.get() + count;
-                    count += 1;
-                    let w = format_ident!("__rw{}", k, span = Span::mixed_site());
-                    cands.insert(key, (base.clone(), w, mutable));
-                }
-            }
-        }
-        if cands.is_empty() {
-            return (quote!(), body_code);
-        }
-        self.hoist_count.set(self.hoist_count.get() + count);
-        // A shadow is windowed only if every access to it is the one indexed access.
-        let mut seen: std::collections::HashMap<String, Option<String>> = Default::default();
-        let is_mut_name: std::collections::BTreeSet<String> = cands
-            .iter()
-            .filter(|(_, (_, _, m))| *m)
-            .map(|((b, _), _)| b.clone())
-            .collect();
-        scan_accesses(&body_code, &is_mut_name, &mut seen);
-        let usable = |key: &(String, String), mutable: bool| {
-            !mutable
-                || seen
-                    .get(&key.0)
-                    .is_some_and(|at| at.as_deref() == Some(&key.1))
-        };
-        let used = std::cell::RefCell::new(std::collections::BTreeSet::new());
-        let lo = self.ident(range.start);
-        let code = replace_accesses(body_code, &|b: &str, at: &str| {
-            let key = (b.to_string(), at.to_string());
-            let (_, w, mutable) = cands.get(&key)?;
-            usable(&key, *mutable).then(|| {
-                used.borrow_mut().insert(w.to_string());
-                (w.clone(), quote!(#i - #lo))
-            })
-        });
-        let used = used.into_inner();
-        let hi = self.ident(range.end);
-        let mut decls: Vec<(String, TokenStream)> = Vec::new();
-        for ((b, _), (base, w, mutable)) in &cands {
-            if !used.contains(&w.to_string()) {
-                continue;
-            }
-            let b = Ident::new(b, Span::mixed_site());
-            decls.push((
-                w.to_string(),
-                if *mutable {
-                    quote! {
-                        let #w: &mut [_] =
-                            if #lo < #hi { &mut #b[#base + #lo..#base + #hi] } else { &mut [] };
-                    }
-                } else {
-                    quote! {
-                        let #w: &[_] = if #lo < #hi { &#b[#base + #lo..#base + #hi] } else { &[] };
-                    }
-                },
-            ));
-        }
-        decls.sort_by(|a, b| a.0.cmp(&b.0));
-        let decls = decls.into_iter().map(|(_, d)| d);
-        (quote!(#(#decls)*), code)
     }
 
     /// The temporaries of an assignment inside a fused loop, below its top level, that the
@@ -1219,72 +1106,4 @@ fn replace_ident(tokens: TokenStream, name: &str, with: &TokenStream) -> TokenSt
             }
         })
         .collect()
-}
-
-/// For each identifier of `names` in `tokens`: `Some(index)` if every occurrence is
-/// `name[index]` with the same `index`, `None` if some occurrence is anything else.
-fn scan_accesses(
-    tokens: &TokenStream,
-    names: &std::collections::BTreeSet<String>,
-    seen: &mut std::collections::HashMap<String, Option<String>>,
-) {
-    use proc_macro2::{Delimiter, TokenTree};
-    let toks: Vec<TokenTree> = tokens.clone().into_iter().collect();
-    for (k, t) in toks.iter().enumerate() {
-        match t {
-            TokenTree::Ident(id) => {
-                let s = id.to_string();
-                if !names.contains(&s) {
-                    continue;
-                }
-                let at = match toks.get(k + 1) {
-                    Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Bracket => {
-                        Some(g.stream().to_string())
-                    }
-                    _ => None,
-                };
-                let entry = seen.entry(s).or_insert_with(|| at.clone());
-                if *entry != at {
-                    *entry = None;
-                }
-            }
-            TokenTree::Group(g) => scan_accesses(&g.stream(), names, seen),
-            _ => {}
-        }
-    }
-}
-
-/// What replaces `name[index]`: a window and the index into it.
-type Through<'a> = &'a dyn Fn(&str, &str) -> Option<(Ident, TokenStream)>;
-
-/// `tokens` with each `name[index]` for which `with(name, index)` gives `(window, at)`
-/// replaced by `window[at]`, inside groups too.
-fn replace_accesses(tokens: TokenStream, with: Through) -> TokenStream {
-    use proc_macro2::{Delimiter, Group, TokenTree};
-    let toks: Vec<TokenTree> = tokens.into_iter().collect();
-    let mut out = Vec::with_capacity(toks.len());
-    let mut k = 0;
-    while k < toks.len() {
-        match (&toks[k], toks.get(k + 1)) {
-            (TokenTree::Ident(id), Some(TokenTree::Group(g)))
-                if g.delimiter() == Delimiter::Bracket =>
-            {
-                if let Some((w, at)) = with(&id.to_string(), &g.stream().to_string()) {
-                    out.push(TokenTree::Ident(w));
-                    out.push(TokenTree::Group(Group::new(Delimiter::Bracket, at)));
-                    k += 2;
-                    continue;
-                }
-                out.push(toks[k].clone());
-            }
-            (TokenTree::Group(g), _) => {
-                let mut ng = Group::new(g.delimiter(), replace_accesses(g.stream(), with));
-                ng.set_span(g.span());
-                out.push(TokenTree::Group(ng));
-            }
-            (t, _) => out.push(t.clone()),
-        }
-        k += 1;
-    }
-    out.into_iter().collect()
 }

@@ -16,6 +16,15 @@ pub fn var_ident(var: &Var, id: VarId) -> Ident {
     Ident::new(&format!("{}_{}", var.name, id), Span::mixed_site())
 }
 
+/// Whether `tokens` is one identifier (a variable).
+pub fn one_ident(tokens: &TokenStream) -> bool {
+    let mut it = tokens.clone().into_iter();
+    matches!(
+        (it.next(), it.next()),
+        (Some(proc_macro2::TokenTree::Ident(_)), None)
+    )
+}
+
 pub fn fixed(name: &str) -> Ident {
     Ident::new(name, Span::mixed_site())
 }
@@ -94,11 +103,8 @@ pub struct Emitter<'a> {
     /// For fused loops with a deferred seed (`fuse::Deferred`): the code their place in the
     /// reverse sweep runs, by loop id.
     pub deferred_rev: std::collections::HashMap<SiteId, TokenStream>,
-    /// Slices of read-only parameters taken once before the loops being emitted (see
-    /// [`Emitter::open_windows`]): by slice and index code, the window and the index into it.
-    windows: std::cell::RefCell<std::collections::HashMap<(VarId, String), (Ident, TokenStream)>>,
-    /// Windows made so far (for unique names).
-    window_count: std::cell::Cell<usize>,
+    /// Windows made so far (for unique names, `window.rs`).
+    pub window_count: std::cell::Cell<usize>,
     /// Memory whose length never changes: slice parameters, and local buffers declared only
     /// at the top level of the body (the ones windows may be taken of).
     pub fixed_len: std::collections::BTreeSet<VarId>,
@@ -216,7 +222,6 @@ impl<'a> Emitter<'a> {
             loop_zero: Default::default(),
             slot_sites: Default::default(),
             deferred_rev: Default::default(),
-            windows: Default::default(),
             window_count: Default::default(),
             fixed_len: fixed_len(f),
         }
@@ -264,9 +269,6 @@ impl<'a> Emitter<'a> {
                 op.forward(&args, int_arg.as_ref().map(|c| &c.tokens), node.span)
             }
             Rhs::Load { buf, index } => {
-                if let Some((w, at)) = self.window(*buf, index) {
-                    return quote!(#w[#at]);
-                }
                 let b = self.ident(*buf);
                 let i = &index.tokens;
                 quote!(#b[#i])
@@ -504,9 +506,14 @@ impl<'a> Emitter<'a> {
                         let id = self.ident(*v);
                         self.save(*site, *v, quote!(#id))
                     }
-                    Place::Elem { buf, .. } => {
+                    Place::Elem { buf, index } => {
                         let b = self.ident(*buf);
-                        let k = fixed("__i");
+                        let k = if one_ident(&index.tokens) {
+                            index.tokens.clone()
+                        } else {
+                            let k = fixed("__i");
+                            quote!(#k)
+                        };
                         self.save(*site, *buf, quote!(#b[#k]))
                     }
                 };
@@ -545,6 +552,8 @@ impl<'a> Emitter<'a> {
                         let k = fixed("__i");
                         if save.is_empty() {
                             quote!(#temps_ts #b[#i] = #val;)
+                        } else if one_ident(i) {
+                            quote!(#temps_ts #save #b[#i] = #val;)
                         } else {
                             quote!(#temps_ts { let #k: usize = #i; #save #b[#k] = #val; })
                         }
@@ -612,17 +621,16 @@ impl<'a> Emitter<'a> {
                 } else {
                     Vec::new()
                 };
-                let (windows, opened) = if exit.is_none() {
-                    self.open_windows(body, *index, range)
-                } else {
-                    (quote!(), Vec::new())
-                };
                 self.depth += 1;
                 self.loops += 1;
                 let b = self.fwd_block(body);
                 self.loops -= 1;
                 self.depth -= 1;
-                self.close_windows(opened);
+                let (windows, b) = if exit.is_none() {
+                    self.windows(body, *index, range, b, false)
+                } else {
+                    (quote!(), b)
+                };
                 match exit {
                     None => {
                         let reserve = self.reserve(body, &iter, &slots);
@@ -738,7 +746,6 @@ impl<'a> Emitter<'a> {
         }
         let i = self.ident(index);
         let iter = self.range_iter(range);
-        let (windows, opened) = self.open_windows(body, index, range);
         self.depth += 1;
         self.loops += 1;
         self.in_fused = true;
@@ -776,7 +783,6 @@ impl<'a> Emitter<'a> {
         *self.zero.borrow_mut() = zero;
         self.direct.borrow_mut().clear();
         let rev = self.rev_block(body, false);
-        self.close_windows(opened);
         self.zero.borrow_mut().clear();
         self.depth = depth - 1;
         let shift = self
@@ -837,13 +843,20 @@ impl<'a> Emitter<'a> {
         } else {
             quote!()
         };
+        let (windows, b) = self.windows(
+            body,
+            index,
+            range,
+            quote!(#fwd #(#accs)* #rev #(#stores)*),
+            true,
+        );
         quote! {
             #(#decls)*
             #(#init)*
             #precheck
             #windows
             #(#carries)*
-            for #i in #iter { #fwd #(#accs)* #rev #(#stores)* }
+            for #i in #iter { #b }
             #(#flush)*
             #(#reset)*
         }
@@ -1027,94 +1040,6 @@ impl<'a> Emitter<'a> {
             [a, p, b] if is_i(b) && punct(p, '+') => lit(a),
             [a, p, b] if is_i(a) && punct(p, '-') => lit(b).map(|k| -k),
             _ => None,
-        }
-    }
-
-    /// The window a load reads through, while the loop that opened it is emitted.
-    fn window(&self, buf: VarId, index: &Code) -> Option<(Ident, TokenStream)> {
-        let windows = self.windows.borrow();
-        if windows.is_empty() {
-            return None;
-        }
-        windows.get(&(buf, index.tokens.to_string())).cloned()
-    }
-
-    /// Before a loop over `lo..hi` (no early exit, not stepped), for each slice parameter or
-    /// local buffer of [`Emitter::fixed_len`] that the body does not write and loads on
-    /// every iteration (top-level statements) at `a + i`, `i` the loop's index and `a` reading
-    /// nothing the body writes (`xs[s * d + j]`, `w[c * d + j]`): the window
-    /// `&x[a + lo..a + hi]`, taken once. The loads inside read `window[i - lo]`, which the
-    /// compiler sees in bounds: no check per iteration, where `x[a + i]` keeps one (it cannot
-    /// tell that `a + i` does not wrap). The window holds exactly the elements the loop reads,
-    /// so it is out of bounds only where a load would be; it then panics before the loop
-    /// instead of in it, as a bounds check before the loop does. Returns the code and the
-    /// windows opened, for [`Emitter::close_windows`] once the body is emitted.
-    pub fn open_windows(
-        &self,
-        body: &Block,
-        index: VarId,
-        range: &LoopRange,
-    ) -> (TokenStream, Vec<(VarId, String)>) {
-        let mut written = std::collections::BTreeSet::new();
-        for s in &body.stmts {
-            crate::analyse::writes(s, &mut written);
-        }
-        // A stepped range may stop short of `hi - 1`: the window would cover more.
-        if written.contains(&range.start)
-            || range
-                .adapters
-                .iter()
-                .any(|a| matches!(a, Adapter::StepBy(_)))
-        {
-            return (quote!(), Vec::new());
-        }
-        let i = self.ident(index);
-        let name = i.to_string();
-        let (lo, hi) = (self.ident(range.start), self.ident(range.end));
-        let mut code = Vec::new();
-        let mut opened = Vec::new();
-        let mut windows = self.windows.borrow_mut();
-        for s in &body.stmts {
-            let Stmt::Assign { temps, .. } = s else {
-                continue;
-            };
-            for n in temps {
-                let Rhs::Load { buf, index: at } = &n.rhs else {
-                    continue;
-                };
-                // (`x[i + k]` needs no window: its check before the loop suffices.)
-                if !self.fixed_len.contains(buf)
-                    || written.contains(buf)
-                    || self.offset(at, index).is_some()
-                    || at.reads.iter().any(|r| *r != index && written.contains(r))
-                {
-                    continue;
-                }
-                let key = (*buf, at.tokens.to_string());
-                if windows.contains_key(&key) {
-                    continue;
-                }
-                let Some(base) = base_of(&at.tokens, &name) else {
-                    continue;
-                };
-                let k = self.window_count.get();
-                self.window_count.set(k + 1);
-                let w = format_ident!("__w{}", k, span = Span::mixed_site());
-                let b = self.ident(*buf);
-                code.push(quote! {
-                    let #w: &[_] = if #lo < #hi { &#b[#base + #lo..#base + #hi] } else { &[] };
-                });
-                windows.insert(key.clone(), (w, quote!(#i - #lo)));
-                opened.push(key);
-            }
-        }
-        (quote!(#(#code)*), opened)
-    }
-
-    pub fn close_windows(&self, opened: Vec<(VarId, String)>) {
-        let mut windows = self.windows.borrow_mut();
-        for key in opened {
-            windows.remove(&key);
         }
     }
 
@@ -1712,48 +1637,4 @@ fn fixed_len(f: &Func) -> std::collections::BTreeSet<VarId> {
         });
     }
     out
-}
-
-/// `(a)` if `index` is a sum `a + i` (in any order of its terms, `a` one or more terms not
-/// reading `i`, `i` the identifier `name`): split at the `+` of its top level, where no
-/// operator of lower precedence than `+` may appear.
-pub fn base_of(index: &TokenStream, name: &str) -> Option<TokenStream> {
-    use proc_macro2::TokenTree;
-    let toks: Vec<TokenTree> = index.clone().into_iter().collect();
-    let mut terms: Vec<Vec<TokenTree>> = vec![Vec::new()];
-    for (k, t) in toks.iter().enumerate() {
-        if let TokenTree::Punct(p) = t {
-            match p.as_char() {
-                '+' => {
-                    terms.push(Vec::new());
-                    continue;
-                }
-                '-' | '*' | '/' | '%' | ':' => {}
-                // A method call or field (`x.len()`), not a range (`..`).
-                '.' if !matches!(toks.get(k + 1), Some(TokenTree::Punct(q)) if q.as_char() == '.') =>
-                    {}
-                _ => return None,
-            }
-        }
-        terms.last_mut()?.push(t.clone());
-    }
-    let is_i = |term: &[TokenTree]| matches!(term, [TokenTree::Ident(id)] if *id == name);
-    if terms.iter().filter(|t| is_i(t)).count() != 1 || terms.len() < 2 {
-        return None;
-    }
-    fn mentions(ts: &[TokenTree], name: &str) -> bool {
-        ts.iter().any(|t| match t {
-            TokenTree::Ident(id) => *id == name,
-            TokenTree::Group(g) => mentions(&g.stream().into_iter().collect::<Vec<_>>(), name),
-            _ => false,
-        })
-    }
-    let rest: Vec<&Vec<TokenTree>> = terms.iter().filter(|t| !is_i(t)).collect();
-    if rest.iter().any(|t| t.is_empty() || mentions(t, name)) {
-        return None;
-    }
-    let rest = rest
-        .iter()
-        .map(|t| t.iter().cloned().collect::<TokenStream>());
-    Some(quote!((#(#rest)+*)))
 }

@@ -206,7 +206,8 @@ mod tests {
         let out = body(quote!());
         assert!(!out.contains("xc_3_tape"), "{out}");
         // The forward sweep's fill and the reverse sweep's.
-        assert_eq!(out.matches("xc_3[j_13] = (").count(), 2, "{out}");
+        // (Each through a window of `xc`.)
+        assert_eq!(out.matches("&mut xc_3[__s..").count(), 2, "{out}");
         let out = body(quote!(s += xc[0];));
         assert!(out.contains("xc_3_tape"), "{out}");
     }
@@ -337,8 +338,8 @@ mod tests {
             )
         };
         let out = rows(quote!());
-        assert!(out.contains("&w_1[(c_"), "{out}");
-        assert!(out.contains("&mut w_1_bar[(c_"), "{out}");
+        assert!(out.contains("&w_1[__s.."), "{out}");
+        assert!(out.contains("&mut w_1_bar[__s.."), "{out}");
         assert!(!out.contains("w_1_bar[c_7 * d_3 + j_"), "{out}");
         let out = rows(quote!(*w[j]));
         assert!(!out.contains("&mut w_1_bar["), "{out}");

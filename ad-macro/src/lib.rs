@@ -17,6 +17,7 @@ mod lower;
 #[cfg(test)]
 mod robustness;
 mod select;
+mod window;
 
 use proc_macro::TokenStream;
 
