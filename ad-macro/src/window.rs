@@ -172,7 +172,7 @@ impl Emitter<'_> {
                 let c = &cands[k];
                 let start = &c.start;
                 let s = format_ident!("__s", span = Span::mixed_site());
-                let mem = if k.0 == self.ident(c.buf).to_string() {
+                let mem = if self.ident(c.buf) == k.0 {
                     self.ident(c.buf)
                 } else {
                     self.bar(c.buf)
