@@ -58,6 +58,20 @@ impl Emitter<'_> {
         {
             return (quote!(), code);
         }
+        // Most loops access no memory of `fixed_len` at their own statements: checked first,
+        // as the rest walks the whole body (once per enclosing loop).
+        let touches = body.stmts.iter().any(|s| match s {
+            Stmt::Assign { place, temps, .. } => {
+                matches!(place, Place::Elem { buf, .. } if self.fixed_len.contains(buf))
+                    || temps.iter().any(
+                        |n| matches!(&n.rhs, Rhs::Load { buf, .. } if self.fixed_len.contains(buf)),
+                    )
+            }
+            _ => false,
+        });
+        if !touches {
+            return (quote!(), code);
+        }
         let mut written = BTreeSet::new();
         for s in &body.stmts {
             crate::analyse::writes(s, &mut written);
