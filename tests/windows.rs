@@ -137,6 +137,31 @@ fn buffer_rows(a: &[f64], n: usize) -> f64 {
     s
 }
 
+/// A packed lower triangle read through a counter the body sets first (GMM's inverse-Cholesky
+/// factor), a local buffer written at the inner loop's index, and a counter set after its
+/// use (read the previous iteration's value: no window).
+#[gradient]
+fn packed_lower(l: &[f64], x: &[f64]) -> f64 {
+    let d = x.len();
+    let mut y = vec![0.0; d];
+    for j in 0..d {
+        y[j] = x[j];
+    }
+    for j in 0..d {
+        for r in j + 1..d {
+            let k = j * (2 * d - j - 1) / 2 + (r - j - 1);
+            y[r] += l[k] * x[j];
+        }
+    }
+    let mut s = 0.0;
+    let mut k = 0;
+    for j in 0..d {
+        s += y[j] * y[j] + l[k];
+        k = j + 1;
+    }
+    s
+}
+
 #[track_caller]
 fn check(f: impl Fn(&[f64]) -> f64, x: &[f64], g: &[f64]) {
     if let Err(e) = ad::check_gradient(f, x, g, FD_TOL) {
@@ -175,6 +200,17 @@ fn rows_of_local_buffers() {
     let (v, []) = buffer_rows_grad(&a, &mut g, 3);
     assert_eq!(v, buffer_rows(&a, 3));
     check(|a| buffer_rows(a, 3), &a, &g);
+}
+
+#[test]
+fn a_packed_triangle_through_a_counter() {
+    let x = [0.3, -0.2, 0.9, 0.5];
+    let l = [0.5, -0.25, 0.75, 1.0, -0.5, 0.25];
+    let (mut gl, mut gx) = ([f64::NAN; 6], [f64::NAN; 4]);
+    let (v, []) = packed_lower_grad(&l, &mut gl, &x, &mut gx);
+    assert_eq!(v, packed_lower(&l, &x));
+    check(|l| packed_lower(l, &x), &l, &gl);
+    check(|x| packed_lower(&l, x), &x, &gx);
 }
 
 #[test]
