@@ -4,7 +4,7 @@
 //! (under a branch, with a base the body changes), and loops whose window would be out of
 //! bounds: empty ones run as before, the others panic as the function does.
 // `empty_far` is only called through its `_grad`.
-#![allow(clippy::needless_range_loop, dead_code)]
+#![allow(clippy::needless_range_loop, clippy::manual_memcpy, dead_code)]
 
 use ad::gradient;
 

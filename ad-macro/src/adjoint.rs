@@ -659,6 +659,14 @@ impl Emitter<'_> {
                     {
                         continue;
                     }
+                    // A window covers the access: it checked the loop's elements already.
+                    let at_s = at.tokens.to_string();
+                    let windowed = self.windowed.borrow();
+                    let through = |b: &Ident| windowed.contains(&(b.to_string(), at_s.clone()));
+                    let bar_covered = !self.facts.active[*buf] || through(&self.bar(*buf));
+                    if through(&self.ident(*buf)) && bar_covered {
+                        continue;
+                    }
                     // Once per slice and index (`x[k] * x[k]` loads twice).
                     if !seen.insert((*buf, at.tokens.to_string())) {
                         continue;

@@ -105,6 +105,9 @@ pub struct Emitter<'a> {
     pub deferred_rev: std::collections::HashMap<SiteId, TokenStream>,
     /// Windows made so far (for unique names, `window.rs`).
     pub window_count: std::cell::Cell<usize>,
+    /// The accesses (memory's name, index) the last loop's windows took over, or would have
+    /// had the loop's code made them (it makes none).
+    pub windowed: std::cell::RefCell<std::collections::BTreeSet<(String, String)>>,
     /// Memory whose length never changes: slice parameters, and local buffers declared only
     /// at the top level of the body (the ones windows may be taken of).
     pub fixed_len: std::collections::BTreeSet<VarId>,
@@ -223,6 +226,7 @@ impl<'a> Emitter<'a> {
             slot_sites: Default::default(),
             deferred_rev: Default::default(),
             window_count: Default::default(),
+            windowed: Default::default(),
             fixed_len: fixed_len(f),
         }
     }

@@ -272,7 +272,8 @@ mod tests {
             },
         );
         assert!(!out.contains(".rev()"), "{out}");
-        // Stores at `c * d + j`: the last element is checked once, before the loop.
+        // Stores at `c * d + j`: through a window of the shadow's row, which checks the
+        // loop's elements once, before it (no separate check of the last element).
         let out = pretty(
             quote!(wrt(w)),
             quote! {
@@ -290,7 +291,8 @@ mod tests {
             },
         );
         assert!(!out.contains(".rev()"), "{out}");
-        assert!(out.contains("let _ = &w_1_bar[c_"), "{out}");
+        assert!(out.contains("&mut w_1_bar[__s.."), "{out}");
+        assert!(!out.contains("let _ = &w_1_bar[c_"), "{out}");
         for body in [
             quote!(s = s * x[i].sin();),
             quote!(let t = s; s = x[i] * t + 1.0;),

@@ -51,6 +51,7 @@ impl Emitter<'_> {
         code: TokenStream,
         shadows: bool,
     ) -> (TokenStream, TokenStream) {
+        self.windowed.borrow_mut().clear();
         if range
             .adapters
             .iter()
@@ -179,6 +180,8 @@ impl Emitter<'_> {
             Some((w.clone(), quote!(#i - #lo)))
         });
         let used = used.into_inner();
+        // (Made but unused: the loop's code does not access that memory at that index.)
+        *self.windowed.borrow_mut() = made.keys().cloned().collect();
         let decls = made
             .iter()
             .filter(|(k, _)| used.contains(*k))
