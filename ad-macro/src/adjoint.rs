@@ -1098,7 +1098,7 @@ fn increment_load(temps: &[Node], value: &Operand, buf: VarId, index: &Code) -> 
 }
 
 /// `tokens` with every identifier spelled `name` replaced by `with`, inside groups too.
-fn replace_ident(tokens: TokenStream, name: &str, with: &TokenStream) -> TokenStream {
+pub(crate) fn replace_ident(tokens: TokenStream, name: &str, with: &TokenStream) -> TokenStream {
     use proc_macro2::{Group, TokenTree};
     tokens
         .into_iter()

@@ -302,7 +302,11 @@ fn retarget(
                 continue;
             }
             Stmt::Set { code, .. } if code.reads.contains(&var) => {
-                code.tokens = replace_ident(code.tokens.clone(), var_i, copy_i);
+                code.tokens = crate::adjoint::replace_ident(
+                    code.tokens.clone(),
+                    &var_i.to_string(),
+                    &quote!(#copy_i),
+                );
                 for r in &mut code.reads {
                     if *r == var {
                         *r = copy;
@@ -345,21 +349,4 @@ fn retarget(
         out.push(s);
     }
     b.stmts = out;
-}
-
-/// `tokens` with every identifier `name` replaced by `with`, inside groups too.
-fn replace_ident(tokens: TokenStream, name: &syn::Ident, with: &syn::Ident) -> TokenStream {
-    use proc_macro2::{Group, TokenTree};
-    tokens
-        .into_iter()
-        .map(|t| match t {
-            TokenTree::Ident(id) if id == *name => TokenTree::Ident(with.clone()),
-            TokenTree::Group(g) => {
-                let mut out = Group::new(g.delimiter(), replace_ident(g.stream(), name, with));
-                out.set_span(g.span());
-                TokenTree::Group(out)
-            }
-            other => other,
-        })
-        .collect()
 }

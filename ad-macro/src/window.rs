@@ -129,7 +129,7 @@ impl Emitter<'_> {
                 {
                     continue;
                 }
-                let start = replace_ident(expr.tokens.clone(), &name, &quote!(#lo));
+                let start = crate::adjoint::replace_ident(expr.tokens.clone(), &name, &quote!(#lo));
                 let key = at.tokens.to_string();
                 let mut names = Vec::new();
                 if !plain || written.contains(&buf) {
@@ -307,24 +307,6 @@ fn mentions(ts: &[TokenTree], name: &str) -> bool {
         TokenTree::Group(g) => mentions(&g.stream().into_iter().collect::<Vec<_>>(), name),
         _ => false,
     })
-}
-
-/// `tokens` with every identifier spelled `name` replaced by `with`, inside groups too.
-fn replace_ident(tokens: TokenStream, name: &str, with: &TokenStream) -> TokenStream {
-    tokens
-        .into_iter()
-        .flat_map(|t| -> Vec<TokenTree> {
-            match t {
-                TokenTree::Ident(id) if id == name => with.clone().into_iter().collect(),
-                TokenTree::Group(g) => {
-                    let mut out = Group::new(g.delimiter(), replace_ident(g.stream(), name, with));
-                    out.set_span(g.span());
-                    vec![TokenTree::Group(out)]
-                }
-                other => vec![other],
-            }
-        })
-        .collect()
 }
 
 /// For each identifier of `names` in `tokens`: `Some(index)` if every occurrence is
