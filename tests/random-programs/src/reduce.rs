@@ -136,6 +136,7 @@ fn map_exprs_in_block(b: &mut Block, f: &mut dyn FnMut(&mut FExpr)) {
                 map_exprs_in_block(body, f);
             }
             Stmt::LetIdx { .. }
+            | Stmt::LetInt { .. }
             | Stmt::IncIdx { .. }
             | Stmt::SetIdx { .. }
             | Stmt::Break
@@ -232,6 +233,7 @@ fn stmt_size(s: &Stmt) -> usize {
         Stmt::For { body, .. } => block_size(body),
         Stmt::While { cond, body } => cond_size(cond) + block_size(body),
         Stmt::LetIdx { .. }
+        | Stmt::LetInt { .. }
         | Stmt::IncIdx { .. }
         | Stmt::SetIdx { .. }
         | Stmt::Break
@@ -295,6 +297,7 @@ fn for_each_expr_in_block(b: &Block, f: &mut dyn FnMut(&FExpr)) {
                 for_each_expr_in_block(body, f);
             }
             Stmt::LetIdx { .. }
+            | Stmt::LetInt { .. }
             | Stmt::IncIdx { .. }
             | Stmt::SetIdx { .. }
             | Stmt::Break
@@ -486,6 +489,7 @@ fn exprs_in_block(b: &mut Block, counter: &mut usize, n: usize, alt: usize) -> O
                 cond_site(cond, counter, n, alt).or_else(|| exprs_in_block(body, counter, n, alt))
             }
             Stmt::LetIdx { .. }
+            | Stmt::LetInt { .. }
             | Stmt::IncIdx { .. }
             | Stmt::SetIdx { .. }
             | Stmt::Break
@@ -653,7 +657,7 @@ fn valid_stmt(s: &Stmt, env: &mut Env) -> bool {
             env.floats.push((name.clone(), *mutable));
             true
         }
-        Stmt::LetIdx { name, init } => {
+        Stmt::LetIdx { name, init } | Stmt::LetInt { name, init, .. } => {
             if !valid_iexpr(init, env) {
                 return false;
             }
@@ -720,9 +724,11 @@ fn valid_iexpr(e: &IExpr, env: &Env) -> bool {
         IExpr::Lit(_) => true,
         IExpr::Var(n) => env.ints.contains(n),
         IExpr::Len(a) => env.arr(a).is_some(),
-        IExpr::Add(a, b) | IExpr::Sub(a, b) | IExpr::Div(a, b) | IExpr::Rem(a, b) => {
-            valid_iexpr(a, env) && valid_iexpr(b, env)
-        }
+        IExpr::Add(a, b)
+        | IExpr::Sub(a, b)
+        | IExpr::Mul(a, b)
+        | IExpr::Div(a, b)
+        | IExpr::Rem(a, b) => valid_iexpr(a, env) && valid_iexpr(b, env),
     }
 }
 

@@ -194,6 +194,8 @@ pub enum IExpr {
     Len(String),
     Add(Box<IExpr>, Box<IExpr>),
     Sub(Box<IExpr>, Box<IExpr>),
+    /// `a * b` (row-major indices: `r * cols + j`).
+    Mul(Box<IExpr>, Box<IExpr>),
     Div(Box<IExpr>, Box<IExpr>),
     Rem(Box<IExpr>, Box<IExpr>),
 }
@@ -250,6 +252,13 @@ pub enum Stmt {
     LetIdx {
         name: String,
         init: IExpr,
+    },
+    /// `let name[: usize] = init;` of an integer that does not change (a shape such as
+    /// `let cols = s.len() / 2;`, or an index set first in a loop body: `let l = r * cols + j;`).
+    LetInt {
+        name: String,
+        init: IExpr,
+        annotate: bool,
     },
     /// `name += 1;` of a counter.
     IncIdx {
@@ -498,6 +507,15 @@ impl Printer {
             Stmt::LetIdx { name, init } => {
                 let e = iexpr(init, 0);
                 self.line(&format!("let mut {name}: usize = {e};"));
+            }
+            Stmt::LetInt {
+                name,
+                init,
+                annotate,
+            } => {
+                let ty = if *annotate { ": usize" } else { "" };
+                let e = iexpr(init, 0);
+                self.line(&format!("let {name}{ty} = {e};"));
             }
             Stmt::IncIdx { name } => self.line(&format!("{name} += 1;")),
             Stmt::SetIdx { name, value } => {
@@ -750,6 +768,10 @@ pub fn iexpr(e: &IExpr, min_prec: u8) -> String {
         IExpr::Sub(a, b) => (
             format!("{} - {}", iexpr(a, PREC_ADD), iexpr(b, PREC_ADD + 1)),
             PREC_ADD,
+        ),
+        IExpr::Mul(a, b) => (
+            format!("{} * {}", iexpr(a, PREC_MUL), iexpr(b, PREC_MUL + 1)),
+            PREC_MUL,
         ),
         IExpr::Div(a, b) => (
             format!("{} / {}", iexpr(a, PREC_MUL), iexpr(b, PREC_MUL + 1)),

@@ -26,6 +26,13 @@ pub fn selection_loops(seed: u64, index: u64, features: &Features) -> (usize, us
     (g.selections, g.near_misses)
 }
 
+/// How many row loops program `index` of the campaign `seed` has: inner loops whose accesses
+/// `#[gradient]` is meant to take windows for, and near misses (see [`Gen::row_body`]).
+pub fn row_loops(seed: u64, index: u64, features: &Features) -> (usize, usize) {
+    let g = generate(seed, index, features).1;
+    (g.row_loops, g.row_near)
+}
+
 fn generate(seed: u64, index: u64, features: &Features) -> (Program, Gen) {
     let mut g = Gen {
         rng: Rng::for_program(seed, index, 0),
@@ -43,6 +50,8 @@ fn generate(seed: u64, index: u64, features: &Features) -> (Program, Gen) {
         no_if_expr: false,
         selections: 0,
         near_misses: 0,
+        row_loops: 0,
+        row_near: 0,
     };
     let mut functions = Vec::new();
     let n_helpers = if features.calls {
@@ -130,6 +139,9 @@ struct Gen {
     /// Selection loops generated so far: meant to be rewritten, and near misses.
     selections: usize,
     near_misses: usize,
+    /// Row loops generated so far: meant to take windows, and near misses.
+    row_loops: usize,
+    row_near: usize,
 }
 
 /// Names of the accumulators of fused loops.
@@ -154,6 +166,12 @@ const SELECTION_WEIGHT: u32 = 1;
 
 /// The share of selection loops that are near misses (not rewritten by `#[gradient]`).
 const SELECTION_NEAR_MISS: f64 = 0.3;
+
+/// The share of entry functions built around row loops when the feature is on.
+const ROW_SHARE: f64 = 0.14;
+
+/// The share of row loops that are near misses (no window, or not for every access).
+const ROW_NEAR_MISS: f64 = 0.3;
 
 /// Names of selected maxima and minima.
 const MAX_NAMES: [&str; 5] = ["m", "mx", "peak", "top", "hi"];
@@ -400,6 +418,9 @@ impl Gen {
         // An entry built around selection loops (the same: no draw with the feature off).
         let selecting =
             entry && !fused && self.selection_features() && self.rng.chance(SELECTION_SHARE);
+        // An entry built around row loops (the same: no draw with the feature off).
+        let rowing =
+            entry && !fused && !selecting && self.row_features() && self.rng.chance(ROW_SHARE);
         let mut params = Vec::new();
         let n_scalars = if entry {
             self.rng.range(1, 4)
@@ -414,11 +435,17 @@ impl Gen {
         for n in names.iter().take(n_scalars) {
             params.push(Param::Scalar(n.to_string()));
         }
-        if entry && self.feat.slices && (fused || selecting || self.rng.chance(0.7)) {
+        if entry && self.feat.slices && (fused || selecting || rowing || self.rng.chance(0.7)) {
             let len = self.rng.range(2, 5);
+            // Row loops treat `s` as a matrix: mostly longer (2 leaves some loops empty).
+            let len = if rowing {
+                *self.rng.pick(&[2, 4, 5, 6, 6, 7, 8, 9])
+            } else {
+                len
+            };
             let at = self.rng.below(params.len() + 1);
             params.insert(at, Param::Slice("s".to_string(), len));
-            if self.rng.chance(0.25) {
+            if self.rng.chance(if rowing { 0.5 } else { 0.25 }) {
                 let len = self.rng.range(1, 4);
                 params.push(Param::Slice("q".to_string(), len));
             }
@@ -464,6 +491,8 @@ impl Gen {
             self.fused_body()
         } else if selecting {
             self.selection_body()
+        } else if rowing {
+            self.row_body()
         } else {
             self.block(n_stmts, true)
         };
@@ -1744,6 +1773,996 @@ impl Gen {
         } else {
             FExpr::Bin(op, b(other), b(lin))
         }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Row loops.
+    // ---------------------------------------------------------------------------------------
+
+    /// Whether row loops may be generated (they need loops and slices too).
+    fn row_features(&self) -> bool {
+        self.feat.row_loops && self.feat.loops && self.feat.slices
+    }
+
+    /// `let name = init;` of an integer that keeps the value `value`, visible to random code.
+    fn let_int(
+        &mut self,
+        names: &[&str],
+        init: IExpr,
+        value: usize,
+        out: &mut Vec<Stmt>,
+    ) -> String {
+        let name = self.fresh_int_from(names);
+        out.push(Stmt::LetInt {
+            name: name.clone(),
+            init,
+            annotate: self.rng.chance(0.3),
+        });
+        self.top().ints.push(IVar {
+            name: name.clone(),
+            lo: value,
+            hi: value,
+        });
+        name
+    }
+
+    /// The body of an entry function built around one or two row sites (loops over `s` as a
+    /// matrix, at an offset, over a packed triangle, through local buffers), ending in a value
+    /// that uses their results, and often a random tail.
+    ///
+    /// Their inner loops access memory at an index that steps by one with the loop's index
+    /// (`s[r * cols + j]`, `s[j + r * cols]`, `s[b + j]`, a counter set first in the body,
+    /// `z[i]` of a local buffer), which `#[gradient]` reads through a window taken before the
+    /// loop; near misses ([`ROW_NEAR_MISS`]) take none, or not for every access: a counter
+    /// incremented in the body, a base that changes in the loop, the access under an `if` in
+    /// a longer range, a `break`, a second access to the same memory, a buffer declared in the
+    /// loop. Every index is in bounds by construction: shapes come from `s.len()`, whose value
+    /// the generator knows.
+    fn row_body(&mut self) -> Block {
+        self.push();
+        let mut stmts = Vec::new();
+        if self.rng.chance(0.4) {
+            stmts.extend(self.stmt());
+        }
+        let n = if self.rng.chance(0.35) { 2 } else { 1 };
+        let mut value: Option<FExpr> = None;
+        for _ in 0..n {
+            let u = self.row_site(&mut stmts);
+            value = Some(match value {
+                None => u,
+                Some(v) => {
+                    let op = *self.rng.pick(&[BinOp::Add, BinOp::Sub, BinOp::Mul]);
+                    FExpr::Bin(op, bx(v), bx(u))
+                }
+            });
+            if self.rng.chance(0.25) {
+                stmts.extend(self.stmt());
+            }
+        }
+        let value = value.expect("a row site");
+        let tail = if self.rng.chance(0.5) {
+            let other = self.tail();
+            let op = *self.rng.pick(&[BinOp::Add, BinOp::Sub]);
+            FExpr::Bin(op, bx(value), bx(other))
+        } else {
+            value
+        };
+        self.pop();
+        Block {
+            stmts,
+            tail: Some(tail),
+        }
+    }
+
+    /// One row site with its accumulator (declared before it, hidden from random code):
+    /// returns an expression of the accumulator, linear or not.
+    fn row_site(&mut self, out: &mut Vec<Stmt>) -> FExpr {
+        let s = self
+            .arrs()
+            .into_iter()
+            .find(|a| a.name == "s" && !a.mutable)
+            .expect("a row entry has the slice `s`");
+        let acc = self.fresh_name(&ACC_NAMES);
+        let recurrence = self.rng.chance(0.35);
+        let init = match (recurrence, self.rng.chance(0.5)) {
+            (true, true) => self.var_leaf(),
+            (true, false) => FExpr::Lit(0.5),
+            _ => FExpr::Lit(0.0),
+        };
+        out.push(Stmt::Let {
+            name: acc.clone(),
+            mutable: true,
+            annotate: is_const(&init) || self.rng.chance(0.2),
+            init,
+        });
+        self.declare_hidden(&acc, true);
+        match self.rng.weighted(&[5, 3, 2, 3]) {
+            0 => self.matrix_site(&s, &acc, recurrence, out),
+            1 => self.offset_site(&s, &acc, recurrence, out),
+            2 => self.triangle_site(&s, &acc, recurrence, out),
+            _ => self.buffer_site(&s, &acc, recurrence, out),
+        }
+        let a = FExpr::Var(acc);
+        match self.rng.below(5) {
+            0 | 1 => a,
+            2 => FExpr::Bin(BinOp::Mul, bx(FExpr::Lit(0.5)), bx(a)),
+            3 => FExpr::Call1(Fn1::Tanh, bx(a)),
+            _ => {
+                let x = self.var_leaf();
+                let x = self.bounded(x);
+                FExpr::Bin(BinOp::Mul, bx(a), bx(x))
+            }
+        }
+    }
+
+    /// `let cols = 2; let rows = s.len() / cols;`, `let rows = 2; let cols = s.len() / rows;`
+    /// or both as literals: the names of rows and columns and their values (`rows * cols <=
+    /// s.len()`; either may be 0, which leaves the loops empty).
+    fn row_shape(&mut self, s: &Arr, out: &mut Vec<Stmt>) -> (String, String, usize, usize) {
+        let len = s.len;
+        let k = self.rng.range(1, 3);
+        let len_of_s = || IExpr::Len(s.name.clone());
+        match self.rng.below(3) {
+            0 => {
+                let cols = self.let_int(&["cols", "n", "width"], IExpr::Lit(k), k, out);
+                let init = IExpr::Div(bx(len_of_s()), bx(IExpr::Var(cols.clone())));
+                let rows = self.let_int(&["rows", "height"], init, len / k, out);
+                (rows, cols, len / k, k)
+            }
+            1 => {
+                let rows = self.let_int(&["rows", "height"], IExpr::Lit(k), k, out);
+                let init = IExpr::Div(bx(len_of_s()), bx(IExpr::Var(rows.clone())));
+                let cols = self.let_int(&["cols", "n", "width"], init, len / k, out);
+                (rows, cols, k, len / k)
+            }
+            _ => {
+                let rows = self.let_int(&["rows", "height"], IExpr::Lit(len / k), len / k, out);
+                let cols = self.let_int(&["cols", "n", "width"], IExpr::Lit(k), k, out);
+                (rows, cols, len / k, k)
+            }
+        }
+    }
+
+    /// A factor for a load in a row loop over `j`: a scalar input, an element of `q`, the
+    /// index as a float, or a random bounded operand.
+    fn row_term(&mut self, j: &str) -> FExpr {
+        let q = self
+            .arrs()
+            .into_iter()
+            .find(|a| a.name == "q" && !a.mutable);
+        let params: Vec<String> = self.scopes[0]
+            .floats
+            .iter()
+            .filter(|v| !v.hidden)
+            .map(|v| v.name.clone())
+            .collect();
+        let w = [
+            if params.is_empty() { 0 } else { 4 },
+            if q.is_some() { 2 } else { 0 },
+            1,
+            2,
+        ];
+        match self.rng.weighted(&w) {
+            0 => {
+                let p = self.rng.pick(&params).clone();
+                self.read_named(&p);
+                FExpr::Var(p)
+            }
+            1 => {
+                let q = q.expect("the slice `q`").name;
+                FExpr::Index(
+                    q.clone(),
+                    IExpr::Rem(bx(IExpr::Var(j.to_string())), bx(IExpr::Len(q))),
+                )
+            }
+            2 => FExpr::Bin(
+                BinOp::Add,
+                bx(FExpr::Lit(0.5)),
+                bx(FExpr::Bin(
+                    BinOp::Mul,
+                    bx(FExpr::Lit(0.25)),
+                    bx(FExpr::Cast(IExpr::Var(j.to_string()))),
+                )),
+            ),
+            _ => {
+                let e = self.operand(1);
+                self.bounded(e)
+            }
+        }
+    }
+
+    /// The update of `t` in an inner row loop from `load`: a sum of products, of `tanh`s, of
+    /// squares, or a recurrence.
+    fn row_update(&mut self, t: &str, load: FExpr, j: &str) -> Stmt {
+        let term = self.row_term(j);
+        let tv = || bx(FExpr::Var(t.to_string()));
+        let prod = FExpr::Bin(BinOp::Mul, bx(load.clone()), bx(term));
+        let (op, value) = match self.rng.below(6) {
+            0 | 1 => (AssignOp::Compound(BinOp::Add), prod),
+            2 => (
+                AssignOp::Set,
+                FExpr::Bin(BinOp::Add, tv(), bx(FExpr::Call1(Fn1::Tanh, bx(prod)))),
+            ),
+            3 => (
+                AssignOp::Compound(BinOp::Sub),
+                FExpr::Bin(BinOp::Mul, bx(load.clone()), bx(load)),
+            ),
+            4 => (AssignOp::Compound(BinOp::Add), load),
+            _ => (
+                AssignOp::Set,
+                FExpr::Bin(
+                    BinOp::Add,
+                    bx(FExpr::Bin(BinOp::Mul, bx(FExpr::Lit(0.5)), tv())),
+                    bx(prod),
+                ),
+            ),
+        };
+        Stmt::Assign {
+            place: Place::Var(t.to_string()),
+            op,
+            value,
+        }
+    }
+
+    /// What a row contributes: its sum, `tanh`, square.
+    fn row_use(&mut self, t: &str) -> FExpr {
+        let t = FExpr::Var(t.to_string());
+        match self.rng.below(4) {
+            0 => t,
+            1 => FExpr::Call1(Fn1::Tanh, bx(t)),
+            2 => FExpr::Bin(BinOp::Mul, bx(t.clone()), bx(t)),
+            _ => FExpr::Bin(
+                BinOp::Mul,
+                bx(FExpr::Call1(Fn1::Sin, bx(t))),
+                bx(FExpr::Lit(1.5)),
+            ),
+        }
+    }
+
+    /// `acc += u`, `acc -= u`, `acc = acc + u` (a sum over rows), or a recurrence over rows:
+    /// `acc = 0.5 * acc + u`, `acc = (acc + u).tanh()`, `acc = acc * 0.5 + u.tanh()`.
+    fn row_acc(&mut self, acc: &str, u: FExpr, recurrence: bool) -> Stmt {
+        let a = || bx(FExpr::Var(acc.to_string()));
+        let (op, value) = if recurrence {
+            let v = match self.rng.below(3) {
+                0 => FExpr::Bin(
+                    BinOp::Add,
+                    bx(FExpr::Bin(BinOp::Mul, bx(FExpr::Lit(0.5)), a())),
+                    bx(u),
+                ),
+                1 => FExpr::Call1(Fn1::Tanh, bx(FExpr::Bin(BinOp::Add, a(), bx(u)))),
+                _ => FExpr::Bin(
+                    BinOp::Add,
+                    bx(FExpr::Bin(BinOp::Mul, a(), bx(FExpr::Lit(0.5)))),
+                    bx(FExpr::Call1(Fn1::Tanh, bx(u))),
+                ),
+            };
+            (AssignOp::Set, v)
+        } else {
+            match self.rng.below(3) {
+                0 => (AssignOp::Compound(BinOp::Add), u),
+                1 => (AssignOp::Compound(BinOp::Sub), u),
+                _ => (AssignOp::Set, FExpr::Bin(BinOp::Add, a(), bx(u))),
+            }
+        };
+        Stmt::Assign {
+            place: Place::Var(acc.to_string()),
+            op,
+            value,
+        }
+    }
+
+    /// Counts a row loop: one meant to take windows, or a near miss.
+    fn count_row(&mut self, near: bool) {
+        if near {
+            self.row_near += 1;
+        } else {
+            self.row_loops += 1;
+        }
+    }
+
+    /// A private per-row accumulator `let mut t: f64 = 0.0;` (pushed to `body`), hidden.
+    fn row_private(&mut self, body: &mut Vec<Stmt>) -> String {
+        let t = self.fresh_name(&["t", "dot", "row_sum"]);
+        body.push(Stmt::Let {
+            name: t.clone(),
+            mutable: true,
+            annotate: true,
+            init: FExpr::Lit(0.0),
+        });
+        self.declare_hidden(&t, true);
+        t
+    }
+
+    /// `for r in 0..rows { [let mut t = 0.0;] for j in 0..cols { .. s[r * cols + j] .. } acc
+    /// = .. t ..; }`: inner ranges plain, reversed, from 1 (with a counter `let l = r * cols +
+    /// (j - 1)`) or empty (`cols..cols`, `r..r`); indices `r * cols + j`, `j + r * cols`, or
+    /// a counter set first. Near misses: a counter incremented in the body, the access under
+    /// `if j < cols` in `0..cols + 1`, a `break`, a second access `s[j]`.
+    fn matrix_site(&mut self, s: &Arr, acc: &str, recurrence: bool, out: &mut Vec<Stmt>) {
+        let (rows, cols, nr, nc) = self.row_shape(s, out);
+        let near = self.rng.chance(ROW_NEAR_MISS).then(|| self.rng.below(4));
+        self.count_row(near.is_some());
+        let r = self.fresh_int_from(&["r", "row"]);
+        let private = self.rng.chance(0.6);
+        self.loop_depth += 1;
+        self.nesting += 1;
+        self.push_with_int(&r, 0, nr.max(1) - 1);
+        let mut body = Vec::new();
+        if self.rng.chance(0.15) {
+            body.extend(self.stmt());
+        }
+        let t = if private {
+            self.row_private(&mut body)
+        } else {
+            acc.to_string()
+        };
+        let j = self.fresh_int_from(&["j", "col"]);
+        // 0 plain, 1 reversed, 2 from 1 with a counter, 3 empty.
+        let shape = if near.is_some() {
+            self.rng.weighted(&[4, 1, 0, 0])
+        } else {
+            self.rng.weighted(&[5, 2, 2, 2])
+        };
+        let lo = usize::from(shape == 2);
+        let var = |n: &str| IExpr::Var(n.to_string());
+        let (start, end, jhi) = match (near, shape) {
+            (Some(1), _) => (
+                IExpr::Lit(0),
+                IExpr::Add(bx(var(&cols)), bx(IExpr::Lit(1))),
+                nc,
+            ),
+            (_, 3) => {
+                let at = if self.rng.chance(0.5) {
+                    var(&cols)
+                } else {
+                    var(&r)
+                };
+                (at.clone(), at, nc.max(1) - 1)
+            }
+            _ => (IExpr::Lit(lo), var(&cols), nc.max(lo + 1) - 1),
+        };
+        let mut before = Vec::new();
+        self.loop_depth += 1;
+        self.nesting += 1;
+        self.push_with_int(&j, lo, jhi);
+        let row_start = IExpr::Mul(bx(var(&r)), bx(var(&cols)));
+        let flat = if shape == 2 {
+            IExpr::Add(
+                bx(row_start.clone()),
+                bx(IExpr::Sub(bx(var(&j)), bx(IExpr::Lit(1)))),
+            )
+        } else if self.rng.chance(0.65) {
+            IExpr::Add(bx(row_start.clone()), bx(var(&j)))
+        } else {
+            IExpr::Add(bx(var(&j)), bx(row_start.clone()))
+        };
+        let mut inner = Vec::new();
+        let idx = if near == Some(0) {
+            // `let mut l: usize = r * cols; for j in .. { .. s[l] ..; l += 1; }`
+            let l = self.fresh_int_from(&["l", "at", "idx"]);
+            before.push(Stmt::LetIdx {
+                name: l.clone(),
+                init: row_start,
+            });
+            var(&l)
+        } else if shape == 2 || self.rng.chance(0.3) {
+            let l = self.fresh_int_from(&["l", "at", "idx"]);
+            inner.push(Stmt::LetInt {
+                name: l.clone(),
+                init: flat,
+                annotate: self.rng.chance(0.3),
+            });
+            var(&l)
+        } else {
+            flat
+        };
+        let load = FExpr::Index(s.name.clone(), idx.clone());
+        let mut upd = self.row_update(&t, load, &j);
+        if near == Some(3) {
+            // A second access to the same memory: `.. * s[j]`.
+            if let Stmt::Assign { value, .. } = &mut upd {
+                let second = FExpr::Index(s.name.clone(), var(&j));
+                *value = FExpr::Bin(BinOp::Mul, bx(value.clone()), bx(second));
+            }
+        }
+        match near {
+            Some(1) => inner.push(Stmt::If {
+                arms: vec![(
+                    Cond::ICmp(CmpOp::Lt, var(&j), var(&cols)),
+                    Block {
+                        stmts: vec![upd],
+                        tail: None,
+                    },
+                )],
+                els: None,
+            }),
+            _ => inner.push(upd),
+        }
+        if near == Some(2) {
+            let cond = self.row_break_cond(&j, lo, jhi, &t);
+            inner.push(Stmt::If {
+                arms: vec![(
+                    cond,
+                    Block {
+                        stmts: vec![Stmt::Break],
+                        tail: None,
+                    },
+                )],
+                els: None,
+            });
+        }
+        if let (Some(0), IExpr::Var(l)) = (near, &idx) {
+            inner.push(Stmt::IncIdx { name: l.clone() });
+        }
+        self.pop();
+        self.nesting -= 1;
+        self.loop_depth -= 1;
+        body.extend(before);
+        body.push(Stmt::For {
+            var: j,
+            start,
+            end,
+            rev: shape == 1,
+            body: Block {
+                stmts: inner,
+                tail: None,
+            },
+        });
+        if private {
+            let u = self.row_use(&t);
+            body.push(self.row_acc(acc, u, recurrence));
+        }
+        self.pop();
+        self.nesting -= 1;
+        self.loop_depth -= 1;
+        out.push(Stmt::For {
+            var: r,
+            start: IExpr::Lit(0),
+            end: var(&rows),
+            rev: self.feat.rev_ranges && self.rng.chance(0.2),
+            body: Block {
+                stmts: body,
+                tail: None,
+            },
+        });
+    }
+
+    /// The condition of a `break` in a row loop over `j` in `lo..=hi`: `j >= k`, or the
+    /// accumulator `t` against a bound.
+    fn row_break_cond(&mut self, j: &str, lo: usize, hi: usize, t: &str) -> Cond {
+        if self.rng.chance(0.6) {
+            let k = self.rng.range(lo, hi.max(lo));
+            let op = if k == 0 { CmpOp::Gt } else { CmpOp::Ge };
+            Cond::ICmp(op, IExpr::Var(j.to_string()), IExpr::Lit(k))
+        } else {
+            let k = *self.rng.pick(&[1.0, 2.0, -0.5]);
+            Cond::Cmp(CmpOp::Gt, FExpr::Var(t.to_string()), FExpr::Lit(k))
+        }
+    }
+
+    /// `s[b + j]` (or `s[j + b]`): a fixed base `let b = 1; let width = s.len() - b;`, or the
+    /// index of an outer loop (a sliding window, a convolution with `q`). Near misses: a base
+    /// that changes in the loop (`b += 1`), the access under `if b + j < s.len()` in
+    /// `0..s.len()`, a `break`; and sometimes an empty range `b..b`.
+    fn offset_site(&mut self, s: &Arr, acc: &str, recurrence: bool, out: &mut Vec<Stmt>) {
+        let len = s.len;
+        let var = |n: &str| IExpr::Var(n.to_string());
+        let near = self.rng.chance(ROW_NEAR_MISS).then(|| self.rng.below(3));
+        self.count_row(near.is_some());
+        let commute = self.rng.chance(0.3);
+        let at = |b: &str, j: &str| {
+            if commute {
+                IExpr::Add(bx(var(j)), bx(var(b)))
+            } else {
+                IExpr::Add(bx(var(b)), bx(var(j)))
+            }
+        };
+        if near.is_none() && self.rng.chance(0.5) {
+            // for b in 0..s.len() - width + 1 { let mut t = 0.0; for j in 0..width { t +=
+            // s[b + j] * q[j]; } acc = .. t ..; }
+            let q = self
+                .arrs()
+                .into_iter()
+                .find(|a| a.name == "q" && !a.mutable && a.len <= len);
+            let (width, w, kernel) = match q {
+                Some(q) if self.rng.chance(0.7) => (IExpr::Len(q.name.clone()), q.len, Some(q)),
+                _ => {
+                    let w = self.rng.range(1, len.min(3));
+                    let name = self.let_int(&["width", "kw"], IExpr::Lit(w), w, out);
+                    (var(&name), w, None)
+                }
+            };
+            let b = self.fresh_int_from(&["b", "off", "base"]);
+            let end = IExpr::Add(
+                bx(IExpr::Sub(
+                    bx(IExpr::Len(s.name.clone())),
+                    bx(width.clone()),
+                )),
+                bx(IExpr::Lit(1)),
+            );
+            self.loop_depth += 1;
+            self.nesting += 1;
+            self.push_with_int(&b, 0, len - w);
+            let mut body = Vec::new();
+            let t = self.row_private(&mut body);
+            let j = self.fresh_int_from(&["j", "col"]);
+            self.loop_depth += 1;
+            self.nesting += 1;
+            self.push_with_int(&j, 0, w - 1);
+            let load = FExpr::Index(s.name.clone(), at(&b, &j));
+            let upd = match kernel {
+                Some(q) if self.rng.chance(0.7) => Stmt::Assign {
+                    place: Place::Var(t.clone()),
+                    op: AssignOp::Compound(BinOp::Add),
+                    value: FExpr::Bin(BinOp::Mul, bx(load), bx(FExpr::Index(q.name, var(&j)))),
+                },
+                _ => self.row_update(&t, load, &j),
+            };
+            self.pop();
+            self.nesting -= 1;
+            self.loop_depth -= 1;
+            body.push(Stmt::For {
+                var: j,
+                start: IExpr::Lit(0),
+                end: width,
+                rev: self.feat.rev_ranges && self.rng.chance(0.2),
+                body: Block {
+                    stmts: vec![upd],
+                    tail: None,
+                },
+            });
+            let u = self.row_use(&t);
+            body.push(self.row_acc(acc, u, recurrence));
+            self.pop();
+            self.nesting -= 1;
+            self.loop_depth -= 1;
+            out.push(Stmt::For {
+                var: b,
+                start: IExpr::Lit(0),
+                end,
+                rev: false,
+                body: Block {
+                    stmts: body,
+                    tail: None,
+                },
+            });
+            return;
+        }
+        let j = self.fresh_int_from(&["j", "col"]);
+        match near {
+            Some(0) => {
+                // let mut b: usize = k; for j in 0..n { acc += s[b + j]; b += 1; }: the
+                // index steps by two, `k + 2 * (n - 1) < s.len()`.
+                let k = self.rng.range(0, (len - 1) / 2);
+                let n = (len - 1 - k) / 2 + 1;
+                let b = self.fresh_int_from(&["b", "off", "base"]);
+                out.push(Stmt::LetIdx {
+                    name: b.clone(),
+                    init: IExpr::Lit(k),
+                });
+                self.loop_depth += 1;
+                self.nesting += 1;
+                self.push_with_int(&j, 0, n - 1);
+                let load = FExpr::Index(s.name.clone(), at(&b, &j));
+                let upd = self.row_update(acc, load, &j);
+                self.pop();
+                self.nesting -= 1;
+                self.loop_depth -= 1;
+                out.push(Stmt::For {
+                    var: j,
+                    start: IExpr::Lit(0),
+                    end: IExpr::Lit(n),
+                    rev: false,
+                    body: Block {
+                        stmts: vec![upd, Stmt::IncIdx { name: b }],
+                        tail: None,
+                    },
+                });
+            }
+            _ => {
+                let k = self.rng.range(0, len - 1);
+                let b = self.let_int(&["b", "off", "base"], IExpr::Lit(k), k, out);
+                let (start, end, hi) = if near == Some(1) {
+                    (IExpr::Lit(0), IExpr::Len(s.name.clone()), len - 1)
+                } else if self.rng.chance(0.5) {
+                    let init = IExpr::Sub(bx(IExpr::Len(s.name.clone())), bx(var(&b)));
+                    let w = self.let_int(&["width", "kw"], init, len - k, out);
+                    (IExpr::Lit(0), var(&w), len - k - 1)
+                } else {
+                    let w = self.rng.range(1, len - k);
+                    (IExpr::Lit(0), IExpr::Lit(w), w - 1)
+                };
+                // Sometimes empty: `b..b`.
+                let (start, end) = if near.is_none() && self.rng.chance(0.1) {
+                    (var(&b), var(&b))
+                } else {
+                    (start, end)
+                };
+                self.loop_depth += 1;
+                self.nesting += 1;
+                self.push_with_int(&j, 0, hi);
+                let load = FExpr::Index(s.name.clone(), at(&b, &j));
+                let upd = self.row_update(acc, load, &j);
+                let mut stmts = Vec::new();
+                if near == Some(1) {
+                    let bound = IExpr::Add(bx(var(&b)), bx(var(&j)));
+                    stmts.push(Stmt::If {
+                        arms: vec![(
+                            Cond::ICmp(CmpOp::Lt, bound, IExpr::Len(s.name.clone())),
+                            Block {
+                                stmts: vec![upd],
+                                tail: None,
+                            },
+                        )],
+                        els: None,
+                    });
+                } else {
+                    stmts.push(upd);
+                }
+                if near == Some(2) {
+                    let cond = self.row_break_cond(&j, 0, hi, acc);
+                    stmts.push(Stmt::If {
+                        arms: vec![(
+                            cond,
+                            Block {
+                                stmts: vec![Stmt::Break],
+                                tail: None,
+                            },
+                        )],
+                        els: None,
+                    });
+                }
+                self.pop();
+                self.nesting -= 1;
+                self.loop_depth -= 1;
+                out.push(Stmt::For {
+                    var: j,
+                    start,
+                    end,
+                    rev: self.feat.rev_ranges && self.rng.chance(0.2),
+                    body: Block { stmts, tail: None },
+                });
+            }
+        }
+    }
+
+    /// A packed triangle: `for j in 0..d { for r in j + 1..d { let k = j * (2 * d - j - 1) /
+    /// 2 + (r - j - 1); .. s[k] .. } }` (`d * (d - 1) / 2 <= s.len()`), or with the diagonal,
+    /// `for r in 0..d { for j in 0..r + 1 { let k = r * (r + 1) / 2 + j; .. } }`; sometimes
+    /// the index written in place (a near miss: not of the form `a + j`).
+    fn triangle_site(&mut self, s: &Arr, acc: &str, recurrence: bool, out: &mut Vec<Stmt>) {
+        let len = s.len;
+        let var = |n: &str| IExpr::Var(n.to_string());
+        let lit = IExpr::Lit;
+        let lower = len >= 3 && self.rng.chance(0.4);
+        let dmax = (2..)
+            .take_while(|d| if lower { d * (d + 1) / 2 } else { d * (d - 1) / 2 } <= len)
+            .last()
+            .unwrap_or(1);
+        let d = self.rng.range(dmax.saturating_sub(1).max(2), dmax.max(2));
+        let d = if lower { d.min(dmax) } else { d };
+        let dn = self.let_int(&["d", "dim"], lit(d), d, out);
+        let inline = self.rng.chance(0.25);
+        self.count_row(inline);
+        let outer = self.fresh_int_from(&["j", "p"]);
+        self.loop_depth += 1;
+        self.nesting += 1;
+        self.push_with_int(&outer, 0, d - 1);
+        let mut body = Vec::new();
+        let private = self.rng.chance(0.7);
+        let t = if private {
+            self.row_private(&mut body)
+        } else {
+            acc.to_string()
+        };
+        let inner = self.fresh_int_from(&["r", "row"]);
+        let (start, end, lo) = if lower {
+            (lit(0), IExpr::Add(bx(var(&outer)), bx(lit(1))), 0)
+        } else {
+            (IExpr::Add(bx(var(&outer)), bx(lit(1))), var(&dn), 1)
+        };
+        self.loop_depth += 1;
+        self.nesting += 1;
+        self.push_with_int(&inner, lo, d - 1);
+        let k = if lower {
+            // r * (r + 1) / 2 + j, with `outer` as r
+            IExpr::Add(
+                bx(IExpr::Div(
+                    bx(IExpr::Mul(
+                        bx(var(&outer)),
+                        bx(IExpr::Add(bx(var(&outer)), bx(lit(1)))),
+                    )),
+                    bx(lit(2)),
+                )),
+                bx(var(&inner)),
+            )
+        } else {
+            // j * (2 * d - j - 1) / 2 + (r - j - 1)
+            IExpr::Add(
+                bx(IExpr::Div(
+                    bx(IExpr::Mul(
+                        bx(var(&outer)),
+                        bx(IExpr::Sub(
+                            bx(IExpr::Sub(
+                                bx(IExpr::Mul(bx(lit(2)), bx(var(&dn)))),
+                                bx(var(&outer)),
+                            )),
+                            bx(lit(1)),
+                        )),
+                    )),
+                    bx(lit(2)),
+                )),
+                bx(IExpr::Sub(
+                    bx(IExpr::Sub(bx(var(&inner)), bx(var(&outer)))),
+                    bx(lit(1)),
+                )),
+            )
+        };
+        let mut stmts = Vec::new();
+        let idx = if inline {
+            k
+        } else {
+            let l = self.fresh_int_from(&["k", "l", "at"]);
+            stmts.push(Stmt::LetInt {
+                name: l.clone(),
+                init: k,
+                annotate: self.rng.chance(0.3),
+            });
+            var(&l)
+        };
+        let load = FExpr::Index(s.name.clone(), idx);
+        stmts.push(self.row_update(&t, load, &inner));
+        self.pop();
+        self.nesting -= 1;
+        self.loop_depth -= 1;
+        body.push(Stmt::For {
+            var: inner,
+            start,
+            end,
+            rev: self.feat.rev_ranges && self.rng.chance(0.2),
+            body: Block { stmts, tail: None },
+        });
+        if private {
+            let u = self.row_use(&t);
+            body.push(self.row_acc(acc, u, recurrence));
+        }
+        self.pop();
+        self.nesting -= 1;
+        self.loop_depth -= 1;
+        out.push(Stmt::For {
+            var: outer,
+            start: lit(0),
+            end: var(&dn),
+            rev: false,
+            body: Block {
+                stmts: body,
+                tail: None,
+            },
+        });
+    }
+
+    /// Local buffers: one declared at the top level (`vec![0.0; s.len()]`, `[0.0; n]`), filled
+    /// at the loop index from `s`, updated in place at `r * cols + j` and read back (at `i` or
+    /// at `r * cols + j`); or one declared in the outer loop (`vec![0.0; cols]`), which must
+    /// not be windowed, filled from a row of `s` and read back.
+    fn buffer_site(&mut self, s: &Arr, acc: &str, recurrence: bool, out: &mut Vec<Stmt>) {
+        let (rows, cols, nr, nc) = self.row_shape(s, out);
+        let var = |n: &str| IExpr::Var(n.to_string());
+        let lit = IExpr::Lit;
+        let at = |r: &str, c: &str, j: &str| {
+            IExpr::Add(bx(IExpr::Mul(bx(var(r)), bx(var(c)))), bx(var(j)))
+        };
+        if self.rng.chance(0.6) {
+            let z = self.selection_buffer(s, out);
+            out.push(self.selection_fill(&z, s, None));
+            self.count_row(false);
+            // for r in 0..rows { for j in 0..cols { z[r * cols + j] = .. z[r * cols + j] .. } }
+            let r = self.fresh_int_from(&["r", "row"]);
+            self.loop_depth += 1;
+            self.nesting += 1;
+            self.push_with_int(&r, 0, nr.max(1) - 1);
+            let j = self.fresh_int_from(&["j", "col"]);
+            self.loop_depth += 1;
+            self.nesting += 1;
+            self.push_with_int(&j, 0, nc.max(1) - 1);
+            let idx = at(&r, &cols, &j);
+            let place = Place::Elem(z.name.clone(), idx.clone());
+            let here = FExpr::Index(z.name.clone(), idx.clone());
+            let term = self.row_term(&j);
+            let (op, value) = match self.rng.below(3) {
+                0 => (
+                    AssignOp::Set,
+                    FExpr::Bin(BinOp::Mul, bx(FExpr::Call1(Fn1::Tanh, bx(here))), bx(term)),
+                ),
+                1 => (
+                    AssignOp::Compound(BinOp::Add),
+                    FExpr::Bin(BinOp::Mul, bx(FExpr::Index(s.name.clone(), idx)), bx(term)),
+                ),
+                _ => (
+                    AssignOp::Compound(BinOp::Mul),
+                    FExpr::Call1(Fn1::Tanh, bx(term)),
+                ),
+            };
+            self.pop();
+            self.nesting -= 1;
+            self.loop_depth -= 1;
+            self.pop();
+            self.nesting -= 1;
+            self.loop_depth -= 1;
+            self.count_row(false);
+            out.push(Stmt::For {
+                var: r.clone(),
+                start: lit(0),
+                end: var(&rows),
+                rev: false,
+                body: Block {
+                    stmts: vec![Stmt::For {
+                        var: j.clone(),
+                        start: lit(0),
+                        end: var(&cols),
+                        rev: self.feat.rev_ranges && self.rng.chance(0.2),
+                        body: Block {
+                            stmts: vec![Stmt::Assign { place, op, value }],
+                            tail: None,
+                        },
+                    }],
+                    tail: None,
+                },
+            });
+            // Read back: at the loop index, or by rows.
+            self.count_row(false);
+            if self.rng.chance(0.5) {
+                let i = self.fresh_int_from(&["i", "e"]);
+                self.loop_depth += 1;
+                self.nesting += 1;
+                self.push_with_int(&i, 0, z.len - 1);
+                let load = FExpr::Index(z.name.clone(), var(&i));
+                let upd = self.row_update(acc, load, &i);
+                self.pop();
+                self.nesting -= 1;
+                self.loop_depth -= 1;
+                out.push(Stmt::For {
+                    var: i,
+                    start: lit(0),
+                    end: IExpr::Len(z.name.clone()),
+                    rev: self.feat.rev_ranges && self.rng.chance(0.2),
+                    body: Block {
+                        stmts: vec![upd],
+                        tail: None,
+                    },
+                });
+            } else {
+                self.loop_depth += 1;
+                self.nesting += 1;
+                self.push_with_int(&r, 0, nr.max(1) - 1);
+                let mut body = Vec::new();
+                let t = self.row_private(&mut body);
+                self.loop_depth += 1;
+                self.nesting += 1;
+                self.push_with_int(&j, 0, nc.max(1) - 1);
+                let load = FExpr::Index(z.name.clone(), at(&r, &cols, &j));
+                let upd = self.row_update(&t, load, &j);
+                self.pop();
+                self.nesting -= 1;
+                self.loop_depth -= 1;
+                body.push(Stmt::For {
+                    var: j,
+                    start: lit(0),
+                    end: var(&cols),
+                    rev: false,
+                    body: Block {
+                        stmts: vec![upd],
+                        tail: None,
+                    },
+                });
+                let u = self.row_use(&t);
+                body.push(self.row_acc(acc, u, recurrence));
+                self.pop();
+                self.nesting -= 1;
+                self.loop_depth -= 1;
+                out.push(Stmt::For {
+                    var: r,
+                    start: lit(0),
+                    end: var(&rows),
+                    rev: false,
+                    body: Block {
+                        stmts: body,
+                        tail: None,
+                    },
+                });
+            }
+            self.set_hidden(&z.name, true, false);
+            return;
+        }
+        // for r in 0..rows { let mut t = vec![0.0; cols]; for j in 0..cols { t[j] = s[r *
+        // cols + j] * e; } for j in 0..cols { u += t[j] * t[cols - 1 - j]; } acc = .. u ..; }
+        self.count_row(true);
+        self.count_row(false);
+        let r = self.fresh_int_from(&["r", "row"]);
+        self.loop_depth += 1;
+        self.nesting += 1;
+        self.push_with_int(&r, 0, nr.max(1) - 1);
+        let mut body = Vec::new();
+        let h = self.fresh_arr_name();
+        let vec = if nc == 0 || self.rng.chance(0.6) {
+            Some(var(&cols))
+        } else {
+            None
+        };
+        body.push(Stmt::LetBuf {
+            name: h.clone(),
+            len: nc,
+            annotate: self.rng.chance(0.4),
+            bare: false,
+            vec,
+        });
+        let j = self.fresh_int_from(&["j", "col"]);
+        self.loop_depth += 1;
+        self.nesting += 1;
+        self.push_with_int(&j, 0, nc.max(1) - 1);
+        let term = self.row_term(&j);
+        let load = FExpr::Index(s.name.clone(), at(&r, &cols, &j));
+        let fill = Stmt::Assign {
+            place: Place::Elem(h.clone(), var(&j)),
+            op: AssignOp::Set,
+            value: FExpr::Bin(BinOp::Mul, bx(load), bx(term)),
+        };
+        self.pop();
+        self.nesting -= 1;
+        self.loop_depth -= 1;
+        body.push(Stmt::For {
+            var: j.clone(),
+            start: lit(0),
+            end: var(&cols),
+            rev: false,
+            body: Block {
+                stmts: vec![fill],
+                tail: None,
+            },
+        });
+        let u = self.row_private(&mut body);
+        self.loop_depth += 1;
+        self.nesting += 1;
+        self.push_with_int(&j, 0, nc.max(1) - 1);
+        let mirror = IExpr::Sub(bx(IExpr::Sub(bx(var(&cols)), bx(lit(1)))), bx(var(&j)));
+        let value = FExpr::Bin(
+            BinOp::Mul,
+            bx(FExpr::Index(h.clone(), var(&j))),
+            bx(FExpr::Index(h.clone(), mirror)),
+        );
+        self.pop();
+        self.nesting -= 1;
+        self.loop_depth -= 1;
+        body.push(Stmt::For {
+            var: j,
+            start: lit(0),
+            end: var(&cols),
+            rev: self.feat.rev_ranges && self.rng.chance(0.2),
+            body: Block {
+                stmts: vec![Stmt::Assign {
+                    place: Place::Var(u.clone()),
+                    op: AssignOp::Compound(BinOp::Add),
+                    value,
+                }],
+                tail: None,
+            },
+        });
+        let v = self.row_use(&u);
+        body.push(self.row_acc(acc, v, recurrence));
+        self.pop();
+        self.nesting -= 1;
+        self.loop_depth -= 1;
+        out.push(Stmt::For {
+            var: r,
+            start: lit(0),
+            end: var(&rows),
+            rev: self.feat.rev_ranges && self.rng.chance(0.2),
+            body: Block {
+                stmts: body,
+                tail: None,
+            },
+        });
     }
 
     // ---------------------------------------------------------------------------------------
@@ -3251,6 +4270,7 @@ fn len_as_literal(e: IExpr, a: &str, len: usize) -> IExpr {
         IExpr::Len(b) if b == a => IExpr::Lit(len),
         IExpr::Add(x, y) => IExpr::Add(sub(x), sub(y)),
         IExpr::Sub(x, y) => IExpr::Sub(sub(x), sub(y)),
+        IExpr::Mul(x, y) => IExpr::Mul(sub(x), sub(y)),
         IExpr::Div(x, y) => IExpr::Div(sub(x), sub(y)),
         IExpr::Rem(x, y) => IExpr::Rem(sub(x), sub(y)),
         other => other,
@@ -3312,6 +4332,7 @@ mod tests {
             let mut no_fused = f;
             no_fused.fused_loops = false;
             no_fused.selection_loops = false;
+            no_fused.row_loops = false;
             assert_eq!(
                 program(5, i, &no_fused),
                 program(5, i, &Features::parse("slices,loop_return").unwrap())
@@ -3358,6 +4379,56 @@ mod tests {
         off.selection_loops = false;
         for i in 0..200 {
             assert_eq!(selection_loops(5, i, &off), (0, 0));
+        }
+    }
+
+    #[test]
+    fn row_loops_and_their_near_misses_appear() {
+        let f = Features::preset("all").unwrap();
+        let (mut rows, mut near) = (0, 0);
+        let mut all = String::new();
+        for i in 0..1000 {
+            let (r, n) = row_loops(5, i, &f);
+            rows += r;
+            near += n;
+            if r + n > 0 {
+                all.push_str(&source(&program(5, i, &f)));
+            }
+        }
+        if let Ok(path) = std::env::var("AD_ROW_SAMPLE") {
+            std::fs::write(path, &all).unwrap();
+        }
+        eprintln!("1000 programs: {rows} row loops, {near} near misses");
+        assert!((60..=300).contains(&rows), "{rows} row loops");
+        assert!((15..=150).contains(&near), "{near} near misses");
+        // An empty range: `for j in cols..cols`, `for j in r..r`, `for j in b..b`.
+        let empty = all.lines().any(|l| {
+            let l = l.trim();
+            l.strip_prefix("for ")
+                .and_then(|l| l.split_once(" in "))
+                .and_then(|(_, r)| r.strip_suffix(" {"))
+                .and_then(|r| r.split_once(".."))
+                .is_some_and(|(a, b)| a == b)
+        });
+        assert!(empty, "no empty range");
+        for shape in [
+            " * cols + ",           // a row of a matrix
+            " = vec![0.0",          // a local buffer
+            "let l = ",             // a counter set first
+            " / 2 + (",             // a packed triangle
+            " + 1)..",              // a range from an outer index
+            "(0..cols).rev()",      // a reversed inner range
+            " += 1;",               // near misses: a base or counter that changes
+            "break;",               //
+            "if j < cols {",        // a guarded access in a longer range
+            ".len() - q.len() + 1", // a convolution
+        ] {
+            assert!(all.contains(shape), "`{shape}` never appears");
+        }
+        let mut off = f;
+        off.row_loops = false;
+        for i in 0..200 {
+            assert_eq!(row_loops(5, i, &off), (0, 0));
         }
     }
 

@@ -57,11 +57,16 @@ pub struct Features {
     /// argmax), which `#[gradient]` rewrites to remember the position of the last copy, and
     /// near misses that must not be rewritten; their results used afterwards.
     pub selection_loops: bool,
+    /// Loops over a slice as a matrix (`s[r * cols + j]`), at an offset (`s[b + j]`), over a
+    /// packed triangle (a counter `let k = ..` set first), through local buffers, whose
+    /// accesses `#[gradient]` takes windows for; and near misses (a counter incremented in the
+    /// loop, a guarded access in a longer range, a `break`, a buffer declared in the loop).
+    pub row_loops: bool,
 }
 
 impl Features {
     /// Every feature name, in the order `describe` prints them.
-    pub const NAMES: [&'static str; 14] = [
+    pub const NAMES: [&'static str; 15] = [
         "branches",
         "early_return",
         "calls",
@@ -76,6 +81,7 @@ impl Features {
         "buffers",
         "fused_loops",
         "selection_loops",
+        "row_loops",
     ];
 
     fn flag(&mut self, name: &str) -> Option<&mut bool> {
@@ -94,6 +100,7 @@ impl Features {
             "buffers" => &mut self.buffers,
             "fused_loops" => &mut self.fused_loops,
             "selection_loops" => &mut self.selection_loops,
+            "row_loops" => &mut self.row_loops,
             _ => return None,
         })
     }
