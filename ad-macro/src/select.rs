@@ -318,28 +318,9 @@ fn retarget(
                 else_branch,
                 ..
             } => {
-                retarget(
-                    f,
-                    then_branch,
-                    var,
-                    copy,
-                    src,
-                    var_i,
-                    copy_i,
-                    buf_i,
-                    last_span,
-                );
-                retarget(
-                    f,
-                    else_branch,
-                    var,
-                    copy,
-                    src,
-                    var_i,
-                    copy_i,
-                    buf_i,
-                    last_span,
-                );
+                for b in [then_branch, else_branch] {
+                    retarget(f, b, var, copy, src, var_i, copy_i, buf_i, last_span);
+                }
             }
             Stmt::For { body, .. } => {
                 retarget(f, body, var, copy, src, var_i, copy_i, buf_i, last_span)

@@ -2022,6 +2022,11 @@ impl Gen {
     /// `acc += u`, `acc -= u`, `acc = acc + u` (a sum over rows), or a recurrence over rows:
     /// `acc = 0.5 * acc + u`, `acc = (acc + u).tanh()`, `acc = acc * 0.5 + u.tanh()`.
     fn row_acc(&mut self, acc: &str, u: FExpr, recurrence: bool) -> Stmt {
+        self.acc_step(acc, u, recurrence, Fn1::Tanh)
+    }
+
+    /// [`Gen::row_acc`], with `g` in place of the recurrence's `(acc + u).tanh()`.
+    fn acc_step(&mut self, acc: &str, u: FExpr, recurrence: bool, g: Fn1) -> Stmt {
         let a = || bx(FExpr::Var(acc.to_string()));
         let (op, value) = if recurrence {
             let v = match self.rng.below(3) {
@@ -2030,7 +2035,7 @@ impl Gen {
                     bx(FExpr::Bin(BinOp::Mul, bx(FExpr::Lit(0.5)), a())),
                     bx(u),
                 ),
-                1 => FExpr::Call1(Fn1::Tanh, bx(FExpr::Bin(BinOp::Add, a(), bx(u)))),
+                1 => FExpr::Call1(g, bx(FExpr::Bin(BinOp::Add, a(), bx(u)))),
                 _ => FExpr::Bin(
                     BinOp::Add,
                     bx(FExpr::Bin(BinOp::Mul, a(), bx(FExpr::Lit(0.5)))),
@@ -3046,34 +3051,7 @@ impl Gen {
         let (stmts, sel) = self.selection_loop(&src);
         body.extend(stmts);
         let u = self.selection_use(&sel, &mut body);
-        let a = || bx(FExpr::Var(acc.clone()));
-        let (op, value) = if recurrence {
-            let v = match self.rng.below(3) {
-                0 => FExpr::Bin(
-                    BinOp::Add,
-                    bx(FExpr::Bin(BinOp::Mul, bx(FExpr::Lit(0.5)), a())),
-                    bx(u),
-                ),
-                1 => FExpr::Call1(Fn1::Sin, bx(FExpr::Bin(BinOp::Add, a(), bx(u)))),
-                _ => FExpr::Bin(
-                    BinOp::Add,
-                    bx(FExpr::Bin(BinOp::Mul, a(), bx(FExpr::Lit(0.5)))),
-                    bx(FExpr::Call1(Fn1::Tanh, bx(u))),
-                ),
-            };
-            (AssignOp::Set, v)
-        } else {
-            match self.rng.below(3) {
-                0 => (AssignOp::Compound(BinOp::Add), u),
-                1 => (AssignOp::Compound(BinOp::Sub), u),
-                _ => (AssignOp::Set, FExpr::Bin(BinOp::Add, a(), bx(u))),
-            }
-        };
-        body.push(Stmt::Assign {
-            place: Place::Var(acc.clone()),
-            op,
-            value,
-        });
+        body.push(self.acc_step(&acc, u, recurrence, Fn1::Sin));
         self.pop();
         self.nesting -= 1;
         self.loop_depth -= 1;
@@ -3088,7 +3066,7 @@ impl Gen {
             },
         });
         if self.rng.chance(0.3) {
-            FExpr::Bin(BinOp::Mul, bx(FExpr::Lit(0.5)), a())
+            FExpr::Bin(BinOp::Mul, bx(FExpr::Lit(0.5)), bx(FExpr::Var(acc)))
         } else {
             FExpr::Var(acc)
         }
