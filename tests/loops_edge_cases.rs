@@ -1207,3 +1207,39 @@ fn buffers_filled_again_by_the_reverse_sweep() {
     );
     check_slice_fn(refill_in_while, refill_in_while_grad, &X);
 }
+
+#[gradient]
+fn taped_reads_past_the_end(x: &[f64], m: usize) -> f64 {
+    let mut s = 0.5;
+    for i in 0..m {
+        s = (s + x[i] * x[i + 1]).sin();
+    }
+    s
+}
+
+/// A loop that is replayed (its forward tapes `s`) checks the last iteration's loads before it
+/// starts: `f_grad` panics for exactly the ranges `f` panics for, and agrees elsewhere.
+#[test]
+fn replayed_loads_past_the_end_panic_as_in_the_function() {
+    let x = [0.3, -0.7, 1.1, 0.4, -0.2];
+    for m in 0..=6 {
+        let f = std::panic::catch_unwind(|| taped_reads_past_the_end(&x, m));
+        let grad = std::panic::catch_unwind(|| {
+            let mut g = vec![f64::NAN; x.len()];
+            let (v, _) = taped_reads_past_the_end_grad(&x, &mut g, m);
+            (v, g)
+        });
+        match (f, grad) {
+            (Ok(v), Ok((w, g))) => {
+                assert_eq!(v, w);
+                if let Err(e) =
+                    ad::check_gradient(|x| taped_reads_past_the_end(x, m), &x, &g, FD_TOL)
+                {
+                    panic!("m = {m}: {e}");
+                }
+            }
+            (Err(_), Err(_)) => assert!(m >= 5, "m = {m}"),
+            (f, _) => panic!("m = {m}: only one panicked (f: {})", f.is_err()),
+        }
+    }
+}

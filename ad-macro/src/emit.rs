@@ -638,6 +638,13 @@ impl<'a> Emitter<'a> {
                 match exit {
                     None => {
                         let reserve = self.reserve(body, &iter, &slots);
+                        // (Of memory whose length the loop cannot change.)
+                        let windows = if range.adapters.is_empty() {
+                            let check = self.bounds_precheck(body, *index, range, true);
+                            quote!(#check #windows)
+                        } else {
+                            windows
+                        };
                         if slots.is_empty() {
                             quote!(#reserve #windows for #i in #iter { #b })
                         } else {
@@ -843,7 +850,7 @@ impl<'a> Emitter<'a> {
                 .insert(*id, quote!({ let #g = #acc; #(#scale)* #(#adds)* }));
         }
         let precheck = if range.adapters.is_empty() {
-            self.bounds_precheck(body, index, range)
+            self.bounds_precheck(body, index, range, false)
         } else {
             quote!()
         };
@@ -1052,12 +1059,23 @@ impl<'a> Emitter<'a> {
     /// iteration's element with the largest offset. The loads inside then provably stay in
     /// bounds and the compiler drops their checks. A load that is out of bounds panics here
     /// instead of in the last iteration, as nothing the function returns is observable before.
-    fn bounds_precheck(&self, body: &Block, index: VarId, range: &LoopRange) -> TokenStream {
+    /// `fixed`: only memory in [`Emitter::fixed_len`] (a loop that is not fused may declare
+    /// buffers).
+    fn bounds_precheck(
+        &self,
+        body: &Block,
+        index: VarId,
+        range: &LoopRange,
+        fixed: bool,
+    ) -> TokenStream {
         let mut max: std::collections::BTreeMap<VarId, isize> = Default::default();
         for s in &body.stmts {
             if let Stmt::Assign { temps, .. } = s {
                 for n in temps {
                     if let Rhs::Load { buf, index: at } = &n.rhs {
+                        if fixed && !self.fixed_len.contains(buf) {
+                            continue;
+                        }
                         if let Some(k) = self.offset(at, index) {
                             let m = max.entry(*buf).or_insert(k);
                             *m = (*m).max(k);
