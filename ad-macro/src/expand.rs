@@ -175,6 +175,43 @@ mod tests {
         expect_file!["../tests/expansions/branches.rs"].assert_eq(&out);
     }
 
+    /// A `let` inside one branch of an `if` (bundle adjustment's `theta` where `θ² ≠ 0`) is
+    /// private to the iteration: the loop is fused, nothing is taped. A variable of the loop's
+    /// state written in one branch only is not, and keeps its tape.
+    #[test]
+    fn branch_local_lets_leave_the_loop_fused() {
+        let body = |assign: proc_macro2::TokenStream| {
+            pretty(
+                quote!(),
+                quote! {
+                    fn f(x: &[f64]) -> f64 {
+                        let mut s = 0.0;
+                        let mut m = 1.0;
+                        for i in 0..x.len() {
+                            let a = x[i];
+                            let y;
+                            if a > 0.0 {
+                                let t = a.sin();
+                                let u = t * t;
+                                y = u * a;
+                                #assign
+                            } else {
+                                y = a;
+                            }
+                            s += y * m;
+                        }
+                        s
+                    }
+                },
+            )
+        };
+        let out = body(quote!());
+        assert!(!out.contains("_tape"), "{out}");
+        assert!(!out.contains(".push("), "{out}");
+        let out = body(quote!(m = m * t;));
+        assert!(out.contains("_tape"), "{out}");
+    }
+
     /// A buffer filled from the inputs at the top of a loop body and read only after the fill
     /// (GMM's `x - mu`) is filled again by the reverse iteration: no tape for it. The same
     /// buffer read before its fill keeps its tape.

@@ -616,8 +616,9 @@ fn touches(s: &Stmt, v: VarId) -> bool {
 ///   an enclosing loop over `lo'..hi` with `lo'` = `lo` or `lo` = 0 (a part of the filled range).
 ///   Elements outside the range are never written, so reading them sees the value from before
 ///   the loop.
-/// - Either: the first statement touching it is a loop in whose body `v` is private, and nothing
-///   after that loop in `b` touches it.
+/// - Either: the first statement touching it is a loop in whose body `v` is private, or an `if`
+///   in each of whose branches it is private (a `let` inside one branch), and nothing after that
+///   statement in `b` touches it.
 fn private(
     v: VarId,
     b: &Block,
@@ -637,12 +638,18 @@ fn private(
         } if *p == v => !stmt_reads(s).contains(&v),
         Stmt::Set { dst, code, .. } if *dst == v => !code.reads.contains(&v),
         Stmt::For { index, .. } if *index == v => true,
-        // `let a = if c { .. } else { .. };`: both branches define it first.
+        // `let a = if c { .. } else { .. };`: both branches define it first. Or nothing after
+        // the `if` touches it and it is private to each branch (a `let` inside one branch).
         Stmt::If {
             then_branch,
             else_branch,
             ..
-        } => defines_first(v, then_branch, touch) && defines_first(v, else_branch, touch),
+        } => {
+            (defines_first(v, then_branch, touch) && defines_first(v, else_branch, touch))
+                || (last == first
+                    && private(v, then_branch, sets, stable, touch)
+                    && private(v, else_branch, sets, stable, touch))
+        }
         Stmt::For {
             index, range, body, ..
         } => {
