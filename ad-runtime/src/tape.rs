@@ -289,21 +289,21 @@ impl<T: Clone + Default> Tape<T> {
         &mut self.regions[base..end]
     }
 
-    /// Exactly `len` the first time (a loop entered once, at the top level, records exactly
-    /// what it needs: the logistic map's `steps` values, not `Vec`'s rounding up to 4), at
-    /// least twice the room after that (amortised, for loops nested in loops whose entries
-    /// need more and more).
+    /// Room for `len` values: exactly `len` the first time (a loop entered once, at the top
+    /// level, records exactly what it needs: the logistic map's `steps` values, not `Vec`'s
+    /// rounding up to 4), at least twice the capacity after that (amortised, for loops nested
+    /// in loops whose entries need more and more: each value is copied O(1) times). All the
+    /// room is initialised at once, so the entries that follow a growth find theirs ready.
     #[cold]
     #[inline(never)]
     fn grow_regions(&mut self, len: usize) {
-        let room = if self.regions.is_empty() {
-            len
-        } else {
-            len.max(2 * self.regions.len())
-        };
-        self.regions
-            .reserve_exact(room.saturating_sub(self.regions.len()));
-        self.regions.resize(len, T::default());
+        let cap = self.regions.capacity();
+        if len > cap {
+            let room = if cap == 0 { len } else { len.max(2 * cap) };
+            self.regions.reserve_exact(room - self.regions.len());
+        }
+        let room = self.regions.capacity().max(len);
+        self.regions.resize(room, T::default());
     }
 }
 
