@@ -1243,3 +1243,36 @@ fn replayed_loads_past_the_end_panic_as_in_the_function() {
         }
     }
 }
+
+#[gradient]
+fn fibonacci_indices(x: &[f64]) -> f64 {
+    let mut i = 0usize;
+    let mut j = 1usize;
+    let mut s = 0.0;
+    while j < x.len() {
+        s += x[i] * x[j];
+        // Integers only: kept as written (a float destructuring assignment is refused).
+        (i, j) = (j, i + j);
+    }
+    s
+}
+
+/// A destructuring assignment of integers (index state) is kept as written.
+#[test]
+fn destructuring_assignment_of_integers() {
+    let x: Vec<f64> = (0..9).map(|k| 0.3 + 0.1 * k as f64).collect();
+    let mut g = vec![f64::NAN; x.len()];
+    let (v, []) = fibonacci_indices_grad(&x, &mut g);
+    // Pairs (0,1), (1,1), (1,2), (2,3), (3,5), (5,8).
+    let pairs = [(0, 1), (1, 1), (1, 2), (2, 3), (3, 5), (5, 8)];
+    let want: f64 = pairs.iter().map(|&(i, j)| x[i] * x[j]).sum();
+    assert!((v - want).abs() < 1e-15);
+    let mut expected = vec![0.0; x.len()];
+    for (i, j) in pairs {
+        expected[i] += x[j];
+        expected[j] += x[i];
+    }
+    for (a, b) in g.iter().zip(&expected) {
+        assert!((a - b).abs() < 1e-15, "{g:?} vs {expected:?}");
+    }
+}

@@ -1114,3 +1114,45 @@ fn prelude_names_shadowed_beside_the_function() {
         &[[1.0, 2.0], [3.0, 2.0], [-1.0, 0.5]],
     );
 }
+
+#[gradient]
+fn swap_mul(a: f64, b: f64) -> f64 {
+    let mut x = a;
+    let mut y = b;
+    // The right-hand side is evaluated first, with the old x and y.
+    (x, y) = (y, x * y);
+    x * y
+}
+
+#[gradient]
+fn destructure_into_buffer_and_skip(a: f64, b: f64) -> f64 {
+    let mut v = [a, b];
+    let mut w = 0.0;
+    [v[0], v[1], _] = [b * v[0], v[0].sin(), w];
+    (w, _) = (v[1] * a, w + 1.0);
+    v[0] + w
+}
+
+/// A destructuring assignment is differentiated element by element, with Rust's order: every
+/// right-hand value first, then the places (once kept as written, it lost its derivatives).
+#[test]
+fn destructuring_assignments() {
+    check(
+        "swap_mul",
+        |[a, b]| swap_mul(a, b),
+        |[a, b]| swap_mul_grad(a, b),
+        // x = b, y = a b: x y = a b².
+        |[a, b]| [b * b, 2.0 * a * b],
+        &grid2(),
+    );
+    let (v, g) = swap_mul_grad(3.0, 2.0);
+    assert_eq!((v, g), (12.0, [4.0, 12.0]));
+    check(
+        "destructure_into_buffer_and_skip",
+        |[a, b]| destructure_into_buffer_and_skip(a, b),
+        |[a, b]| destructure_into_buffer_and_skip_grad(a, b),
+        // v0 = b a, v1 = sin a, w = a sin a: f = a b + a sin a.
+        |[a, b]| [b + a.sin() + a * a.cos(), a],
+        &grid2(),
+    );
+}

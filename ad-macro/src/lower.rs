@@ -1184,11 +1184,77 @@ impl Lowerer<'_> {
                     _ => self.plain(whole, out),
                 }
             }
+            Expr::Tuple(_) | Expr::Array(_) | Expr::Struct(_) | Expr::Call(_) => {
+                self.lower_destructuring(left, binop, right, out)
+            }
             _ if self.sort_of(right) == Sort::Float => self.cx.spanned(
                 left,
                 "#[gradient] can assign floats to local variables and local buffer elements only",
             ),
             _ => self.plain(whole, out),
+        }
+    }
+
+    /// `(a, b) = (e, f)` or `[a, b] = [e, f]`: as Rust defines it, each right-hand element
+    /// into a fresh variable first, then each place assigned in order (`_` skipped), every
+    /// step lowered as its own statement (floats are differentiated, integer state is seen
+    /// as written). Other forms (a right-hand side that is not a literal of the same shape and
+    /// length, nested or `..` patterns, structs) are refused.
+    fn lower_destructuring(
+        &mut self,
+        left: &Expr,
+        binop: Option<&BinOp>,
+        right: &Expr,
+        out: &mut Vec<Stmt>,
+    ) {
+        let elems = |e: &Expr| -> Option<Vec<Expr>> {
+            match strip_parens(e) {
+                Expr::Tuple(t) => Some(t.elems.iter().cloned().collect()),
+                Expr::Array(a) => Some(a.elems.iter().cloned().collect()),
+                _ => None,
+            }
+        };
+        let same_kind = matches!(
+            (strip_parens(left), strip_parens(right)),
+            (Expr::Tuple(_), Expr::Tuple(_)) | (Expr::Array(_), Expr::Array(_))
+        );
+        let (Some(places), Some(values), true, None) = (elems(left), elems(right), same_kind, binop)
+        else {
+            self.cx.spanned(
+                left,
+                "#[gradient] supports destructuring assignments of a tuple or array written out \
+                 on both sides only (`(a, b) = (b, a * b);`): assign each variable in its own \
+                 statement",
+            );
+            return;
+        };
+        let simple = |p: &Expr| {
+            matches!(strip_parens(p), Expr::Infer(_) | Expr::Path(_) | Expr::Index(_))
+        };
+        if places.len() != values.len() || !places.iter().all(simple) {
+            self.cx.spanned(
+                left,
+                "#[gradient] supports destructuring assignments of as many plain places (`x`, \
+                 `v[i]`, `_`) as values only: assign each variable in its own statement",
+            );
+            return;
+        }
+        let mut temps = Vec::new();
+        for v in &values {
+            let t = quote::format_ident!("__destructured{}", self.vars.len());
+            let stmt: SynStmt = syn::parse_quote!(let #t = #v;);
+            if let SynStmt::Local(local) = &stmt {
+                self.lower_local(local, out);
+            }
+            temps.push(t);
+        }
+        for (p, t) in places.iter().zip(&temps) {
+            if matches!(strip_parens(p), Expr::Infer(_)) {
+                continue;
+            }
+            let value: Expr = syn::parse_quote!(#t);
+            let whole: Expr = syn::parse_quote!(#p = #t);
+            self.lower_assign(p, None, &value, &whole, out);
         }
     }
 
