@@ -1218,7 +1218,8 @@ impl Lowerer<'_> {
             (strip_parens(left), strip_parens(right)),
             (Expr::Tuple(_), Expr::Tuple(_)) | (Expr::Array(_), Expr::Array(_))
         );
-        let (Some(places), Some(values), true, None) = (elems(left), elems(right), same_kind, binop)
+        let (Some(places), Some(values), true, None) =
+            (elems(left), elems(right), same_kind, binop)
         else {
             self.cx.spanned(
                 left,
@@ -1229,7 +1230,10 @@ impl Lowerer<'_> {
             return;
         };
         let simple = |p: &Expr| {
-            matches!(strip_parens(p), Expr::Infer(_) | Expr::Path(_) | Expr::Index(_))
+            matches!(
+                strip_parens(p),
+                Expr::Infer(_) | Expr::Path(_) | Expr::Index(_)
+            )
         };
         if places.len() != values.len() || !places.iter().all(simple) {
             self.cx.spanned(
