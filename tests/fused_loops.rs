@@ -6,7 +6,9 @@
 #![allow(
     clippy::needless_range_loop,
     clippy::assign_op_pattern,
-    clippy::useless_vec
+    clippy::useless_vec,
+    // `let y;` assigned in each branch, as bundle adjustment's projection is written.
+    clippy::needless_late_init
 )]
 
 use ad::gradient;
@@ -693,4 +695,76 @@ fn branch_local_lets_match_finite_differences() {
     let x = data(20, 5);
     assert!(x.iter().any(|a| a * a > 0.1) && x.iter().any(|a| a * a <= 0.1));
     assert!(x.iter().any(|a| *a > 0.0) && x.iter().any(|a| *a <= 0.0));
+}
+
+#[gradient]
+fn stencil_energy(u: &[f64]) -> f64 {
+    let n = u.len();
+    let mut e = 0.0;
+    for i in 1..n - 1 {
+        let d = u[i + 1] - 2.0 * u[i] + u[i - 1];
+        e += d * d;
+    }
+    for i in 0..n {
+        let w = u[i] * u[i] - 1.0;
+        e += w * w;
+    }
+    e
+}
+
+#[gradient]
+fn sum_then_scaled_sum(u: &[f64]) -> f64 {
+    let mut e = 0.0;
+    for i in 0..u.len() {
+        e += u[i].sin();
+    }
+    let mut t = 0.0;
+    for i in 0..u.len() {
+        e -= 0.5 * u[i] * u[i];
+        t += u[i].exp();
+    }
+    3.0 * e + t * e
+}
+
+#[gradient]
+fn sum_then_read_in_a_loop(u: &[f64]) -> f64 {
+    let mut e = 0.0;
+    for i in 0..u.len() {
+        e += u[i] * u[i];
+    }
+    for i in 0..u.len() {
+        // Reads `e` for more than adding to it: its adjoint changes through this loop.
+        e = e + u[i] * e;
+    }
+    e
+}
+
+/// A sum that later loops only add to (a stencil energy's second term) has the adjoint it has
+/// after them: the first loop is fused too. Near misses: the sum used non-linearly after the
+/// second loop, or read inside it.
+#[test]
+fn sums_continued_by_later_loops() {
+    for n in [2, 3, 4, 9, 30] {
+        let u: Vec<f64> = data(n, 8).iter().map(|v| v * 1.1).collect();
+        check_slice_fn!(stencil_energy, stencil_energy_grad, u.clone());
+        check_slice_fn!(sum_then_scaled_sum, sum_then_scaled_sum_grad, u.clone());
+        check_slice_fn!(sum_then_read_in_a_loop, sum_then_read_in_a_loop_grad, u);
+    }
+    // E = Σ (uᵢ₊₁ − 2uᵢ + uᵢ₋₁)² + Σ (uᵢ² − 1)², exactly.
+    let u = data(6, 2);
+    let mut g = vec![f64::NAN; 6];
+    stencil_energy_grad(&u, &mut g);
+    let mut want = vec![0.0; 6];
+    for i in 1..5 {
+        let d = u[i + 1] - 2.0 * u[i] + u[i - 1];
+        want[i + 1] += 2.0 * d;
+        want[i] -= 4.0 * d;
+        want[i - 1] += 2.0 * d;
+    }
+    for i in 0..6 {
+        want[i] += 4.0 * u[i] * (u[i] * u[i] - 1.0);
+    }
+    for (a, b) in g.iter().zip(&want) {
+        assert!((a - b).abs() < 1e-14, "{g:?} vs {want:?}");
+    }
 }

@@ -278,8 +278,14 @@ impl Cx<'_> {
                     deep_reads(other, &mut touched);
                     let mut w = BTreeSet::new();
                     writes(other, &mut w);
+                    // A later loop that only adds terms to `acc` (`e += w * w` after
+                    // `e += d * d`) leaves its adjoint as it is.
+                    let passes =
+                        matches!(other, Stmt::For { .. }) && !not_accumulated(other).contains(&acc);
                     for u in touched.into_iter().chain(w) {
-                        adj.insert(u, None);
+                        if !(passes && u == acc) {
+                            adj.insert(u, None);
+                        }
                     }
                 }
             }
