@@ -8,10 +8,12 @@
 mod objectives;
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use objectives::ba::Ba;
 use objectives::gmm::Gmm;
 use objectives::lecture::Lecture;
 use objectives::logreg::LogReg;
 use objectives::lse::Lse;
+use objectives::lstm::Lstm;
 use objectives::mlp::Mlp;
 use objectives::recurrence::Recurrence;
 use objectives::rosenbrock::Rosenbrock;
@@ -90,6 +92,19 @@ fn softmax(c: &mut Criterion) {
     );
 }
 
+fn lstm(c: &mut Criterion) {
+    bench_problem(c, "lstm_l2_c1024_b14", &Lstm::new(2, 1_024, 14, 1), true);
+}
+
+fn ba(c: &mut Criterion) {
+    bench_problem(
+        c,
+        "ba_n20_m2000_p8000",
+        &Ba::new(20, 2_000, 8_000, 11),
+        true,
+    );
+}
+
 fn recurrence(c: &mut Criterion) {
     bench_problem(c, "logistic_10000", &Recurrence::new(10_000), false);
 }
@@ -99,6 +114,6 @@ criterion_group! {
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    targets = lecture, rosenbrock, gmm, mlp, logreg, lse, softmax, recurrence
+    targets = lecture, rosenbrock, gmm, mlp, logreg, lse, softmax, lstm, ba, recurrence
 }
 criterion_main!(benches);

@@ -18,10 +18,12 @@
 
 mod objectives;
 
+use objectives::ba::Ba;
 use objectives::gmm::Gmm;
 use objectives::lecture::Lecture;
 use objectives::logreg::LogReg;
 use objectives::lse::Lse;
+use objectives::lstm::Lstm;
 use objectives::mlp::Mlp;
 use objectives::recurrence::Recurrence;
 use objectives::rosenbrock::Rosenbrock;
@@ -396,6 +398,8 @@ fn main() {
         check_agreement(&LogReg::new(3, 5, 5), TOLERANCE);
         check_agreement(&Lse::new(7, 6), TOLERANCE);
         check_agreement(&Softmax::new(3, 4, 5, 7), TOLERANCE);
+        check_agreement(&Ba::new(3, 10, 30, 3), TOLERANCE);
+        check_agreement(&Lstm::new(2, 4, 3, 1), TOLERANCE);
         check_agreement(&Recurrence::new(100), TOLERANCE);
         println!("summary: tools agree; run `cargo bench --bench summary` to time them");
         return;
@@ -431,6 +435,8 @@ fn main() {
     run!(Lse::new(1_000, 6));
     run!(Lse::new(100_000, 6));
     run!(Softmax::new(20, 10, 500, 7));
+    run!(Ba::new(20, 2_000, 8_000, 11));
+    run!(Lstm::new(2, 1024, 14, 1));
     run!(Recurrence::new(10_000));
 
     println!();

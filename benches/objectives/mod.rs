@@ -12,11 +12,13 @@
 // The objectives are written with index loops, as `#[gradient]` users write them.
 #![allow(clippy::needless_range_loop)]
 
+pub mod ba;
 pub mod data;
 pub mod gmm;
 pub mod lecture;
 pub mod logreg;
 pub mod lse;
+pub mod lstm;
 pub mod mlp;
 pub mod recurrence;
 pub mod rosenbrock;
