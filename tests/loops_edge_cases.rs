@@ -1276,3 +1276,38 @@ fn destructuring_assignment_of_integers() {
         assert!((a - b).abs() < 1e-15, "{g:?} vs {expected:?}");
     }
 }
+
+#[gradient]
+fn gates_overwritten_each_step(x: &[f64]) -> f64 {
+    let mut g = vec![0.0; 3];
+    let mut s = 0.5;
+    for t in 0..x.len() {
+        for i in 0..3 {
+            g[i] = (x[t] * s + i as f64 * 0.1).tanh();
+        }
+        for i in 0..3 {
+            s = (s + g[i]).sin();
+        }
+        // Written a second time in the step, from its first value.
+        for i in 0..3 {
+            g[i] = (g[i] * x[t]).exp();
+        }
+        s += g[0] * g[2];
+    }
+    s
+}
+
+/// A replayed loop that overwrites a buffer it saves (an LSTM's gates) reads `tanh`'s and
+/// `exp`'s results back from the element before restoring it, instead of recomputing them:
+/// the element holds them then, as every later write has been undone.
+#[test]
+fn results_read_back_from_saved_buffers() {
+    for n in [0, 1, 2, 5, 12] {
+        let x: Vec<f64> = (0..n).map(|k| 0.4 * ((k as f64) * 1.7).sin()).collect();
+        check_slice_fn(
+            gates_overwritten_each_step,
+            gates_overwritten_each_step_grad,
+            &x,
+        );
+    }
+}

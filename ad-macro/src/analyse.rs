@@ -904,9 +904,14 @@ pub fn reused_root(facts: &Facts, s: &Stmt) -> Option<VarId> {
     }
     // An element read back makes the whole buffer needed, so every later write to it saves the
     // value it overwrites: worth it only where tapes hold one iteration (fused loops), not
-    // across a whole loop (`y[i] = x[i].sqrt()` over n elements would tape n values).
-    if matches!(place, Place::Elem { .. }) && !facts.site_in_fused[*site] {
-        return None;
+    // across a whole loop (`y[i] = x[i].sqrt()` over n elements would tape n values), unless
+    // the buffer is needed anyway (an LSTM's gates, overwritten each step and saved): then the
+    // element holds the result when the reverse reaches the store, as every later write was
+    // undone. (`needed` is from the analysis' previous round: the read-back adds nothing.)
+    if let Place::Elem { buf, .. } = place {
+        if !facts.site_in_fused[*site] && !facts.needed[*buf] {
+            return None;
+        }
     }
     let node = temps.iter().find(|n| n.id == *v)?;
     let Rhs::Op { op, args, .. } = &node.rhs else {

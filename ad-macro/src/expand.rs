@@ -175,6 +175,33 @@ mod tests {
         expect_file!["../tests/expansions/branches.rs"].assert_eq(&out);
     }
 
+    /// A replayed loop overwriting a buffer it saves anyway reads the stored `tanh` back from
+    /// the element before restoring it: `tanh` in the forward sweep, none in the reverse.
+    #[test]
+    fn saved_buffers_give_their_results_back() {
+        let out = pretty(
+            quote!(),
+            quote! {
+                fn f(x: &[f64]) -> f64 {
+                    let mut g = vec![0.0; 3];
+                    let mut s = 0.5;
+                    for t in 0..x.len() {
+                        for i in 0..3 {
+                            g[i] = (x[t] * s).tanh();
+                        }
+                        for i in 0..3 {
+                            s = (s + g[i]).sin();
+                        }
+                    }
+                    s
+                }
+            },
+        );
+        assert!(out.contains("g_2_tape"), "{out}");
+        // The function as written, and the forward sweep.
+        assert_eq!(out.matches(".tanh()").count(), 2, "{out}");
+    }
+
     /// A `let` inside one branch of an `if` (bundle adjustment's `theta` where `θ² ≠ 0`) is
     /// private to the iteration: the loop is fused, nothing is taped. A variable of the loop's
     /// state written in one branch only is not, and keeps its tape.
