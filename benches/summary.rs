@@ -188,7 +188,7 @@ fn measure<P: Problem>(p: &P, all_rows: &mut Vec<Row>) {
         if !tool.available(p) {
             let note = match tool {
                 Tool::Generated => "not built",
-                _ => "skipped: O(n²) forward mode, minutes per call",
+                _ => "skipped: O(n²) forward mode, seconds to minutes per call",
             };
             rows.push(Row {
                 objective: p.name(),
