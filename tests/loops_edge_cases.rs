@@ -1263,6 +1263,7 @@ fn destructuring_assignment_of_integers() {
     let x: Vec<f64> = (0..9).map(|k| 0.3 + 0.1 * k as f64).collect();
     let mut g = vec![f64::NAN; x.len()];
     let (v, []) = fibonacci_indices_grad(&x, &mut g);
+    assert_eq!(v, fibonacci_indices(&x));
     // Pairs (0,1), (1,1), (1,2), (2,3), (3,5), (5,8).
     let pairs = [(0, 1), (1, 1), (1, 2), (2, 3), (3, 5), (5, 8)];
     let want: f64 = pairs.iter().map(|&(i, j)| x[i] * x[j]).sum();
@@ -1279,7 +1280,7 @@ fn destructuring_assignment_of_integers() {
 
 #[gradient]
 fn gates_overwritten_each_step(x: &[f64]) -> f64 {
-    let mut g = vec![0.0; 3];
+    let mut g = [0.0; 3];
     let mut s = 0.5;
     for t in 0..x.len() {
         for i in 0..3 {
