@@ -1243,23 +1243,35 @@ impl Lowerer<'_> {
             );
             return;
         }
-        let mut temps = Vec::new();
-        for v in &values {
-            let t = quote::format_ident!("__destructured{}", self.vars.len());
-            let stmt: SynStmt = syn::parse_quote!(let #t = #v;);
-            if let SynStmt::Local(local) = &stmt {
-                self.lower_local(local, out);
+        // In a scope of their own: the fresh names are gone after the assignment.
+        self.scoped(|this| {
+            let mut temps = Vec::new();
+            for v in &values {
+                let t = quote::format_ident!("__destructured{}", this.vars.len());
+                // (Parsing tokens printed from an expression cannot fail; if it did, the
+                // place would be reported as unsupported, never a panic.)
+                match syn::parse2::<SynStmt>(quote!(let #t = #v;)) {
+                    Ok(SynStmt::Local(local)) => this.lower_local(&local, out),
+                    _ => {
+                        this.cx.spanned(v, "this value cannot be destructured here");
+                        return;
+                    }
+                }
+                temps.push(t);
             }
-            temps.push(t);
-        }
-        for (p, t) in places.iter().zip(&temps) {
-            if matches!(strip_parens(p), Expr::Infer(_)) {
-                continue;
+            for (p, t) in places.iter().zip(&temps) {
+                if matches!(strip_parens(p), Expr::Infer(_)) {
+                    continue;
+                }
+                match (
+                    syn::parse2::<Expr>(quote!(#t)),
+                    syn::parse2::<Expr>(quote!(#p = #t)),
+                ) {
+                    (Ok(value), Ok(whole)) => this.lower_assign(p, None, &value, &whole, out),
+                    _ => this.cx.spanned(p, "this place cannot be assigned here"),
+                }
             }
-            let value: Expr = syn::parse_quote!(#t);
-            let whole: Expr = syn::parse_quote!(#p = #t);
-            self.lower_assign(p, None, &value, &whole, out);
-        }
+        });
     }
 
     /// `place = e` for a float expression `e`.
