@@ -7,29 +7,7 @@
 mod objectives;
 
 use objectives::ba::{self, Ba, CAM};
-use objectives::{check_agreement, rel_err, Problem, Tool};
-
-/// Central differences with a step scaled to each coordinate.
-fn fd_gradient(f: impl Fn(&[f64]) -> f64, theta: &[f64]) -> Vec<f64> {
-    let mut t = theta.to_vec();
-    (0..theta.len())
-        .map(|i| {
-            let h = 1e-6 * theta[i].abs().max(1.0);
-            t[i] = theta[i] + h;
-            let up = f(&t);
-            t[i] = theta[i] - h;
-            let down = f(&t);
-            t[i] = theta[i];
-            (up - down) / (2.0 * h)
-        })
-        .collect()
-}
-
-fn hand_gradient<P: Problem>(p: &P) -> Vec<f64> {
-    let mut g = vec![f64::NAN; p.n_params()];
-    p.hand(&mut g);
-    g
-}
+use objectives::{check_agreement, fd_gradient, hand_gradient, rel_err, Problem, Tool};
 
 /// Observations of camera 0 (r = 0, the θ = 0 branch) and of the others.
 fn branch_counts(p: &Ba) -> (usize, usize) {

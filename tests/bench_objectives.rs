@@ -14,29 +14,7 @@ use objectives::mlp::Mlp;
 use objectives::recurrence::{self, Recurrence};
 use objectives::rosenbrock::{self, Rosenbrock};
 use objectives::softmax::{self, Softmax};
-use objectives::{check_agreement, rel_err, Problem, Tool};
-
-/// Central differences with a step scaled to each coordinate.
-fn fd_gradient(f: impl Fn(&[f64]) -> f64, theta: &[f64]) -> Vec<f64> {
-    let mut t = theta.to_vec();
-    (0..theta.len())
-        .map(|i| {
-            let h = 1e-6 * theta[i].abs().max(1.0);
-            t[i] = theta[i] + h;
-            let up = f(&t);
-            t[i] = theta[i] - h;
-            let down = f(&t);
-            t[i] = theta[i];
-            (up - down) / (2.0 * h)
-        })
-        .collect()
-}
-
-fn hand_gradient<P: Problem>(p: &P) -> Vec<f64> {
-    let mut g = vec![f64::NAN; p.n_params()];
-    p.hand(&mut g);
-    g
-}
+use objectives::{check_agreement, fd_gradient, hand_gradient, rel_err, Tool};
 
 #[test]
 fn lecture_gradient_is_the_closed_form() {

@@ -104,6 +104,30 @@ impl Tool {
     }
 }
 
+/// Central differences of `f` at `theta`, with a step scaled to each coordinate (the tests'
+/// check of every hand-written adjoint).
+pub fn fd_gradient(f: impl Fn(&[f64]) -> f64, theta: &[f64]) -> Vec<f64> {
+    let mut t = theta.to_vec();
+    (0..theta.len())
+        .map(|i| {
+            let h = 1e-6 * theta[i].abs().max(1.0);
+            t[i] = theta[i] + h;
+            let up = f(&t);
+            t[i] = theta[i] - h;
+            let down = f(&t);
+            t[i] = theta[i];
+            (up - down) / (2.0 * h)
+        })
+        .collect()
+}
+
+/// The hand-written adjoint's gradient of `p`.
+pub fn hand_gradient<P: Problem>(p: &P) -> Vec<f64> {
+    let mut g = vec![f64::NAN; p.n_params()];
+    p.hand(&mut g);
+    g
+}
+
 /// Largest elementwise difference between `a` and `b`, relative to `max(1, |b|∞)`.
 pub fn rel_err(a: &[f64], b: &[f64]) -> f64 {
     assert_eq!(a.len(), b.len());
