@@ -1312,3 +1312,211 @@ fn results_read_back_from_saved_buffers() {
         );
     }
 }
+
+// ----- variables private to the iterations of a replayed loop -----
+//
+// A variable defined at the top of a loop body and touched nowhere else (`let mut acc = 0.0;`
+// before an inner loop adds to it) saves its final value at the end of each iteration, and
+// the reverse iteration loads it first, instead of the definition saving the previous
+// iteration's value (`analyse::end_saves`). The slot path (plain ranges) and the push/pop
+// path (steps, saves in nested statements, `break`) are both exercised, and variables that
+// look private but are not.
+
+const M: usize = 3;
+
+/// A matrix product's loss, `Σ (AB)ᵢⱼ²`, with A and B (3 × 3) in one slice.
+#[gradient]
+fn product_loss(x: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..M {
+        for j in 0..M {
+            let mut acc = 0.0;
+            for k in 0..M {
+                acc += x[i * M + k] * x[M * M + k * M + j];
+            }
+            s += acc * acc;
+        }
+    }
+    s
+}
+
+/// The same product inside a loop that is not fused (its state `t` is carried non-linearly),
+/// with the private accumulator used non-linearly.
+#[gradient]
+fn product_in_replayed_loop(x: &[f64]) -> f64 {
+    let mut t = 0.3;
+    for i in 0..M {
+        for j in 0..M {
+            let mut acc = t;
+            for k in 0..M {
+                acc += x[i * M + k] * x[M * M + k * M + j];
+            }
+            t = (t + acc.sin() * acc).cos();
+        }
+    }
+    t
+}
+
+/// A private variable redefined in the body and in an inner loop, both saving (their rules
+/// read the old value): its tape is pushed and popped, the end save last.
+#[gradient]
+fn private_redefined(x: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..x.len() {
+        let mut v = x[i] + s * 0.1;
+        v = v.sin() * v;
+        for k in 0..x.len() {
+            v = v * x[k] + 0.2;
+        }
+        s += v.exp() * 0.01;
+        s = s * s.cos();
+    }
+    s
+}
+
+/// Stepped and reversed ranges (push and pop, no slots).
+#[gradient]
+fn private_in_stepped_loops(x: &[f64]) -> f64 {
+    let n = x.len();
+    let mut s = 0.5;
+    for i in (0..n).step_by(2) {
+        let mut acc = 1.0;
+        for k in 0..n {
+            acc = acc * x[k] + x[i];
+        }
+        s = s * (1.0 + 0.5 * acc.tanh());
+    }
+    for i in (0..n).rev() {
+        let w = x[i] * s;
+        s = (s + w * w).sqrt();
+    }
+    s
+}
+
+/// Left early: the private product of the last iteration that ran is loaded back. (Started
+/// from `s`, which the body changes later, it is saved rather than recomputed.)
+#[gradient]
+fn private_with_break(x: &[f64]) -> f64 {
+    let mut s = 0.1;
+    for i in 0..x.len() {
+        let mut acc = s;
+        for k in 0..x.len() {
+            acc *= x[k] + x[i];
+        }
+        s = s * s + acc * acc;
+        if s > 3.0 {
+            break;
+        }
+    }
+    s
+}
+
+/// An integer private to the iteration, used as an index before and after it changes.
+#[gradient]
+fn private_index(x: &[f64]) -> f64 {
+    let n = x.len();
+    let mut s = 0.2;
+    for i in 0..n {
+        let mut m = (i * 5) % n;
+        s = s * x[m] + x[m] * x[m];
+        m = (m + 1) % n;
+        s = (s * x[m]).sin();
+    }
+    s
+}
+
+/// A `while` loop updating the private variable, after a `continue` and inside its guard.
+#[gradient]
+fn private_with_while_and_continue(x: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..x.len() {
+        let mut acc = x[i] * x[i] + 0.5;
+        let mut steps = 0;
+        while acc < 4.0 && steps < 20 {
+            acc = acc * 1.5 + x[i] * x[i];
+            steps += 1;
+        }
+        s = (s + acc.ln()) * 0.9;
+        if x[i] < 0.0 {
+            continue;
+        }
+        let mut b = x[i];
+        for k in 0..x.len() {
+            b = b * x[k].cos();
+        }
+        s = s * b.exp();
+    }
+    s
+}
+
+/// Not private: `acc` is declared before the loop and read after it, so its definition keeps
+/// saving the value it overwrites.
+#[gradient]
+fn defined_in_loop_read_after(x: &[f64]) -> f64 {
+    let mut acc = 0.0;
+    let mut s = 0.0;
+    for i in 0..x.len() {
+        acc = x[i] * 2.0;
+        for k in 0..x.len() {
+            acc = acc * x[k];
+        }
+        s += acc.sin();
+    }
+    s * acc
+}
+
+/// Checks at lengths 1, 2, 5 and 7, and at `X` (mixed signs).
+#[track_caller]
+fn check_at_lengths(f: fn(&[f64]) -> f64, grad: SliceGrad) {
+    for n in [1, 2, 5, 7] {
+        let x: Vec<f64> = (0..n)
+            .map(|k| 0.3 + 0.5 * ((k as f64) * 1.3).cos())
+            .collect();
+        check_slice_fn(f, grad, &x);
+    }
+    check_slice_fn(f, grad, &X);
+}
+
+#[test]
+fn private_accumulators_of_products() {
+    let x18: Vec<f64> = (0..18).map(|k| 0.6 * ((k as f64) * 0.9).sin()).collect();
+    check_slice_fn(product_loss, product_loss_grad, &x18);
+    check_slice_fn(
+        product_in_replayed_loop,
+        product_in_replayed_loop_grad,
+        &x18,
+    );
+}
+
+#[test]
+fn private_variables_redefined_and_saved_in_inner_loops() {
+    check_at_lengths(private_redefined, private_redefined_grad);
+}
+
+#[test]
+fn private_variables_in_stepped_and_reversed_loops() {
+    check_at_lengths(private_in_stepped_loops, private_in_stepped_loops_grad);
+}
+
+#[test]
+fn private_variables_in_loops_left_early() {
+    check_at_lengths(private_with_break, private_with_break_grad);
+}
+
+#[test]
+fn private_integer_indices() {
+    check_at_lengths(private_index, private_index_grad);
+}
+
+#[test]
+fn private_variables_with_while_and_continue() {
+    check_at_lengths(
+        private_with_while_and_continue,
+        private_with_while_and_continue_grad,
+    );
+}
+
+#[test]
+fn variables_defined_in_loops_and_read_after_them() {
+    check_at_lengths(defined_in_loop_read_after, defined_in_loop_read_after_grad);
+}

@@ -480,6 +480,11 @@ impl Emitter<'_> {
                 self.depth += 1;
                 let b = self.rev_block(body, true);
                 self.depth -= 1;
+                // Values saved at the end of the forward iteration, loaded first (before the
+                // recomputations, which may read them). Each variable has at most one end save
+                // per iteration, so the order of the loads does not matter.
+                let loads = self.end_saves(body, |e, site, v| e.end_load(site, v));
+                let b = quote!(#loads #b);
                 let shift = std::mem::replace(&mut self.shift, outer_shift)
                     .map(|c| c.into_inner())
                     .unwrap_or_default();

@@ -434,9 +434,14 @@ impl<'a> Emitter<'a> {
 
     /// The statement that saves `current` before site `site` of `v` overwrites it.
     fn save(&self, site: SiteId, v: VarId, current: TokenStream) -> TokenStream {
-        if !self.record {
+        if !self.record || self.facts.end_save.contains(&site) {
             return quote!();
         }
+        self.save_now(site, v, current)
+    }
+
+    /// The statement that saves `current` for site `site` of `v`, wherever it is placed.
+    fn save_now(&self, site: SiteId, v: VarId, current: TokenStream) -> TokenStream {
         match self.facts.save[site] {
             Save::No => quote!(),
             Save::Slot => {
@@ -455,6 +460,14 @@ impl<'a> Emitter<'a> {
 
     /// The statement that restores what `save` saved, into `target`.
     pub fn restore(&self, site: SiteId, v: VarId, target: TokenStream) -> TokenStream {
+        if self.facts.end_save.contains(&site) {
+            return quote!();
+        }
+        self.restore_now(site, v, target)
+    }
+
+    /// The statement that restores what `save_now` saved, into `target`.
+    fn restore_now(&self, site: SiteId, v: VarId, target: TokenStream) -> TokenStream {
         match self.facts.save[site] {
             Save::No => quote!(),
             Save::Slot => {
@@ -630,6 +643,15 @@ impl<'a> Emitter<'a> {
                 let b = self.fwd_block(body);
                 self.loops -= 1;
                 self.depth -= 1;
+                let b = if record {
+                    let ends = self.end_saves(body, |e, site, v| {
+                        let id = e.ident(v);
+                        e.save_now(site, v, quote!(#id))
+                    });
+                    quote!(#b #ends)
+                } else {
+                    b
+                };
                 let (windows, b) = if exit.is_none() {
                     self.windows(body, *index, range, b, false)
                 } else {
@@ -1227,6 +1249,28 @@ impl<'a> Emitter<'a> {
             out.push((v, k));
         }
         out
+    }
+
+    /// For the sites of `body`'s top level whose save is moved to the end of the iteration
+    /// ([`crate::analyse::Facts::end_save`]), in the body's order: the save (forward) or the
+    /// load (reverse) that `each` makes.
+    pub fn end_saves(
+        &self,
+        body: &Block,
+        each: impl Fn(&Self, SiteId, VarId) -> TokenStream,
+    ) -> TokenStream {
+        body.stmts
+            .iter()
+            .filter_map(saving_site)
+            .filter(|(site, _)| self.facts.end_save.contains(site))
+            .map(|(site, v)| each(self, site, v))
+            .collect()
+    }
+
+    /// The load, at the start of a reverse iteration, of what an end save stored.
+    pub fn end_load(&self, site: SiteId, v: VarId) -> TokenStream {
+        let id = self.ident(v);
+        self.restore_now(site, v, quote!(#id))
     }
 
     /// Tapes pushed once per iteration by the loop body's own statements are sized once, before

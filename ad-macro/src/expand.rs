@@ -202,6 +202,51 @@ mod tests {
         assert_eq!(out.matches(".tanh()").count(), 2, "{out}");
     }
 
+    /// An accumulator defined at the top of a replayed loop's body and touched nowhere else (a
+    /// matrix product's `acc`) saves its final value after the inner loop, and the reverse
+    /// iteration loads it first: the definition saves nothing and restores nothing.
+    #[test]
+    fn private_accumulators_save_their_final_value() {
+        let out = pretty(
+            quote!(),
+            quote! {
+                fn f(a: &[f64], b: &[f64], n: usize) -> f64 {
+                    let mut s = 0.0;
+                    for i in 0..n {
+                        for j in 0..n {
+                            let mut acc = 0.0;
+                            for k in 0..n {
+                                acc += a[i * n + k] * b[k * n + j];
+                            }
+                            s += acc * acc;
+                        }
+                    }
+                    s
+                }
+            },
+        );
+        let save = out.find("acc_11_tape[(j_10 - lo_8) as usize] = acc_11;");
+        let load = out.find("acc_11 = acc_11_tape[(j_10 - lo_8) as usize];");
+        let (Some(save), Some(load)) = (save, load) else {
+            panic!("no end save or load: {out}");
+        };
+        assert_eq!(
+            out.matches("acc_11_tape[(j_10 - lo_8) as usize]").count(),
+            2,
+            "{out}"
+        );
+        // Forward: the definition, the inner loop, the save. Reverse: the load first.
+        let def = out.find("acc_11 = 0.0;").expect("the definition");
+        let inner = out.find("for k_14 in").expect("the inner loop");
+        assert!(def < inner && inner < save && save < load, "{out}");
+        let reverse = out
+            .find("for j_10 in (lo_8..hi_9).rev() {")
+            .expect("the reverse loop");
+        let next = out[reverse..].find('\n').map(|k| reverse + k + 1);
+        let first = out[next.expect("a line")..].trim_start();
+        assert!(first.starts_with("acc_11 = acc_11_tape"), "{out}");
+    }
+
     /// A `let` inside one branch of an `if` (bundle adjustment's `theta` where `θ² ≠ 0`) is
     /// private to the iteration: the loop is fused, nothing is taped. A variable of the loop's
     /// state written in one branch only is not, and keeps its tape.
