@@ -10,7 +10,9 @@
 //! The "heap peak" column is the largest amount of heap memory one call held at once beyond what
 //! was live before it (buffers, tapes, dual vectors), counted by a global allocator in a separate
 //! untimed call; while timing, the allocator only pays one relaxed load per allocation. For
-//! `reverse` it adds the nodes one call puts on the tape, whose buffer is reused across calls.
+//! `reverse` it adds the nodes one call puts on the tape, whose buffer is reused across calls;
+//! for `f_grad`, whose tapes reuse the buffers of earlier calls through a per-thread cache, the
+//! call is measured with the cache emptied first, so it allocates its tapes as a first call does.
 //!
 //! Optional arguments after `--`: substrings of objective names to run only those, e.g.
 //! `cargo bench --bench summary -- GMM`. Run without `--bench` (as `cargo test --benches` does), it
@@ -85,6 +87,9 @@ static ALLOCATOR: CountingAlloc = CountingAlloc;
 
 /// Peak heap bytes held by one call of `tool` beyond what was live before it.
 fn heap_peak<P: Problem>(p: &P, tool: Tool, g: &mut [f64]) -> usize {
+    // `f_grad`'s tapes reuse, through a per-thread cache, the buffers earlier calls grew: empty
+    // it, so that the call allocates what it needs, as a first call does.
+    ad_runtime::release_tape_cache();
     LIVE.store(0, Relaxed);
     PEAK.store(0, Relaxed);
     COUNTING.store(true, Relaxed);

@@ -233,22 +233,29 @@ fn least_squares_with_written_out_inner_product_does_not_allocate() {
     assert_eq!(usage, NONE, "least_squares_two_features_grad allocated");
 }
 
-/// Measures `logistic_grad` for each step count; returns those that did not allocate exactly
-/// one buffer of `steps · 8` bytes.
+/// Measures the first call of `logistic_grad` on a thread (whose tape cache is empty) for each
+/// step count; returns those whose tape was not one buffer of `steps · 8` bytes, allocated once.
+/// A tape of 4 KiB or more is kept by the thread's cache when dropped: the cache's bookkeeping
+/// (its two lists, and a box per buffer) is the only other allocation allowed.
 fn logistic_tape_mismatches(step_counts: &[usize]) -> Vec<(usize, Usage)> {
     let mut wrong = Vec::new();
     for &steps in step_counts {
-        let ((v, g), usage) =
-            measure(|| logistic_grad(black_box(0.3), black_box(2.9), black_box(steps)));
-        assert_eq!(v, logistic(0.3, 2.9, steps));
-        assert!(g.iter().all(|d| d.is_finite()));
-        let expected = Usage {
-            allocs: 1,
-            reallocs: 0,
-            bytes: steps * 8,
-            largest: steps * 8,
+        let usage = std::thread::spawn(move || {
+            let ((v, g), usage) =
+                measure(|| logistic_grad(black_box(0.3), black_box(2.9), black_box(steps)));
+            assert_eq!(v, logistic(0.3, 2.9, steps));
+            assert!(g.iter().all(|d| d.is_finite()));
+            usage
+        })
+        .join()
+        .expect("the measuring thread panicked");
+        let tape = steps * 8;
+        let exact = if tape < 4096 {
+            usage.allocs == 1 && usage.bytes == tape
+        } else {
+            usage.allocs <= 4 && usage.bytes - tape <= 512
         };
-        if usage != expected {
+        if !(exact && usage.reallocs == 0 && usage.largest == tape) {
             wrong.push((steps, usage));
         }
     }
@@ -263,6 +270,27 @@ fn logistic_recurrence_tapes_one_buffer_of_exact_size() {
         wrong.is_empty(),
         "expected one allocation of steps·8 bytes; measured {wrong:#?}"
     );
+}
+
+/// The calls after the first reuse the tape the first one grew: no allocation at all.
+#[test]
+fn later_calls_reuse_the_tape_of_the_first() {
+    for steps in [1000, 12345] {
+        std::thread::spawn(move || {
+            logistic_grad(0.3, 2.9, steps);
+            let ((v, _), usage) = measure(|| {
+                let mut last = (0.0, [0.0; 2]);
+                for _ in 0..10 {
+                    last = logistic_grad(black_box(0.3), black_box(2.9), black_box(steps));
+                }
+                last
+            });
+            assert_eq!(v, logistic(0.3, 2.9, steps));
+            assert_eq!(usage, NONE, "{steps} steps: later calls allocated");
+        })
+        .join()
+        .expect("the measuring thread panicked");
+    }
 }
 
 /// Below 4 steps, amortised `Vec` growth would round the tape up to 4 values (32 bytes).

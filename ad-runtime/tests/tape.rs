@@ -253,3 +253,129 @@ fn slots_kept_by_many_entries_grow_geometrically() {
     }
     assert!(tape.is_empty());
 }
+
+// ----- the per-thread cache of tape buffers -----
+//
+// Each test runs on a thread of its own, so each starts with an empty cache.
+
+/// One "call" of a generated function: a tape recording `n` values, read back in reverse.
+fn recurrence_call(n: usize, seed: f64) -> usize {
+    let mut tape = Tape::new();
+    let mut expected = Vec::with_capacity(n);
+    let mut x = seed;
+    for _ in 0..n {
+        tape.push(x);
+        expected.push(x);
+        x = 3.5 * x * (1.0 - x);
+    }
+    for want in expected.iter().rev() {
+        assert_eq!(tape.pop(), *want);
+    }
+    assert!(tape.is_empty());
+    tape.capacity()
+}
+
+#[test]
+fn dropped_tapes_hand_their_buffers_to_the_next_call() {
+    assert_eq!(ad_runtime::tape_cache_bytes(), 0);
+    let first = recurrence_call(20_000, 0.3);
+    let cached = ad_runtime::tape_cache_bytes();
+    assert!(
+        cached >= first * 8,
+        "{cached} bytes cached after a tape of {first}"
+    );
+    // The second call grows into the cached buffer: nothing else is cached, and it is the
+    // same size.
+    let mut tape = Tape::<f64>::new();
+    tape.reserve(20_000);
+    assert_eq!(ad_runtime::tape_cache_bytes(), 0);
+    assert_eq!(tape.capacity(), first);
+    drop(tape);
+    assert_eq!(ad_runtime::tape_cache_bytes(), cached);
+    // Many calls: the cache does not grow.
+    for k in 0..10 {
+        recurrence_call(20_000, 0.2 + 0.01 * k as f64);
+    }
+    assert_eq!(ad_runtime::tape_cache_bytes(), cached);
+}
+
+#[test]
+fn small_tapes_and_other_types_are_not_handed_over() {
+    recurrence_call(100, 0.3);
+    assert_eq!(
+        ad_runtime::tape_cache_bytes(),
+        0,
+        "800 bytes are not cached"
+    );
+    recurrence_call(10_000, 0.3);
+    let cached = ad_runtime::tape_cache_bytes();
+    assert!(cached > 0);
+    let mut other = Tape::<u64>::new();
+    for k in 0..10_000u64 {
+        other.push(k);
+    }
+    assert_eq!(
+        ad_runtime::tape_cache_bytes(),
+        cached,
+        "a u64 tape took an f64 buffer"
+    );
+    for k in (0..10_000u64).rev() {
+        assert_eq!(other.pop(), k);
+    }
+}
+
+#[test]
+fn slots_moved_into_a_cached_buffer_keep_their_values() {
+    // Cache two slot buffers, of 1,000 and 100,000 values.
+    for n in [1_000, 100_000] {
+        let mut t = Tape::<f64>::new();
+        t.slots(n).fill(-1.0);
+        t.drop_top(n);
+    }
+    assert_eq!(ad_runtime::tape_cache_bytes(), 101_000 * 8);
+    let mut t = Tape::<f64>::new();
+    // Takes the smaller buffer (its values are stale: written before they are read).
+    for (k, s) in t.slots(600).iter_mut().enumerate() {
+        *s = k as f64;
+    }
+    assert_eq!(ad_runtime::tape_cache_bytes(), 100_000 * 8);
+    // Growing while those 600 are held moves them into the larger one.
+    for (k, s) in t.slots(5_000).iter_mut().enumerate() {
+        *s = 1e6 + k as f64;
+    }
+    assert_eq!(ad_runtime::tape_cache_bytes(), 1_000 * 8);
+    let top = t.top(5_600);
+    assert!(top[..600].iter().enumerate().all(|(k, v)| *v == k as f64));
+    assert!(top[600..]
+        .iter()
+        .enumerate()
+        .all(|(k, v)| *v == 1e6 + k as f64));
+    t.drop_top(5_600);
+    assert!(t.is_empty());
+}
+
+#[test]
+fn non_copy_values_round_trip_through_cached_buffers() {
+    for call in 0..3 {
+        let mut t = Tape::<Vec<f64>>::new();
+        for k in 0..1_000 {
+            t.push(vec![call as f64, k as f64]);
+        }
+        for k in (0..1_000).rev() {
+            assert_eq!(t.pop(), vec![call as f64, k as f64]);
+        }
+    }
+}
+
+#[test]
+fn the_cache_holds_at_most_64_mib() {
+    let tapes: Vec<Tape<f64>> = (0..10)
+        .map(|_| {
+            let mut t = Tape::new();
+            t.reserve_exact(1 << 20); // 8 MiB
+            t
+        })
+        .collect();
+    drop(tapes);
+    assert_eq!(ad_runtime::tape_cache_bytes(), 8 * (8 << 20));
+}
