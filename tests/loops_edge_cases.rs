@@ -1520,3 +1520,38 @@ fn private_variables_with_while_and_continue() {
 fn variables_defined_in_loops_and_read_after_them() {
     check_at_lengths(defined_in_loop_read_after, defined_in_loop_read_after_grad);
 }
+
+/// Expensive intermediate results (`exp`, `tanh`, `sin`, `sqrt` inside larger expressions) in
+/// loops that replay are kept on a tape by the forward sweep and read back by the reverse one
+/// instead of being recomputed: in a recomputed definition, a `while` loop, a branch taken in
+/// some iterations only, and an inner loop left early.
+#[gradient]
+fn expensive_intermediates_in_replayed_loops(x: &[f64]) -> f64 {
+    let mut s = 0.3;
+    for i in 0..x.len() {
+        let a = x[i].exp() * x[i];
+        let mut k = 0;
+        while k < 2 {
+            s = (s * a).sin() * x[i].tanh() + s.cos().exp() * 0.5;
+            k += 1;
+        }
+        if x[i] > 0.0 {
+            s = s * (x[i] * s * s + 1.0).sqrt() + (1.0 + s * s).ln();
+        }
+        for j in 0..i {
+            s = s + (x[j] * s).tanh() * 0.1;
+            if s > 2.0 {
+                break;
+            }
+        }
+    }
+    s
+}
+
+#[test]
+fn expensive_intermediates_kept_by_replayed_loops() {
+    check_at_lengths(
+        expensive_intermediates_in_replayed_loops,
+        expensive_intermediates_in_replayed_loops_grad,
+    );
+}

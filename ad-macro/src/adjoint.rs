@@ -692,10 +692,13 @@ impl Emitter<'_> {
         quote!(if #lo < #hi { #(#checks)* })
     }
 
-    /// The temporaries of an assignment inside a fused loop, below its top level, that the
-    /// forward sweep pushes on `__temps` and the reverse pops: the expensive ones
-    /// (`Op::expensive`) among those the reverse needs. The tape holds one iteration at a time.
-    /// Forward and reverse compute the same set, so pushes and pops pair up.
+    /// The temporaries of an assignment inside a loop that the forward sweep pushes on
+    /// `__temps` and the reverse pops instead of recomputing them: the expensive ones
+    /// (`Op::expensive`) among those the reverse needs. In a fused loop (below its top level,
+    /// where the forward's values are still in scope) the tape holds one iteration at a time;
+    /// in a loop that replays, every iteration's (an LSTM's `tanh` of the cell state: a load
+    /// instead of a `tanh` per cell and step). Forward and reverse compute the same set, so
+    /// pushes and pops pair up.
     pub fn saved_temps(&self, s: &Stmt) -> Vec<bool> {
         let Stmt::Assign {
             site, temps, place, ..
@@ -703,7 +706,8 @@ impl Emitter<'_> {
         else {
             return Vec::new();
         };
-        if !self.facts.in_fused(*site) || !self.facts.place_active(place) {
+        let looped = self.facts.in_fused(*site) || self.facts.in_loop(*site);
+        if !looped || !self.facts.place_active(place) {
             return vec![false; temps.len()];
         }
         let root = crate::analyse::reused_root(self.facts, s);

@@ -67,6 +67,12 @@ impl Facts {
         self.site_in_fused[site]
     }
 
+    /// Whether an assignment site may run more than once between the sweeps: inside a loop
+    /// that replays (a fused loop's own top level runs once per forward-reverse pair).
+    pub fn in_loop(&self, site: SiteId) -> bool {
+        self.site_in_loop[site]
+    }
+
     /// Whether a statement has anything to do in the reverse sweep.
     pub fn relevant(&self, f: &Func, s: &Stmt) -> bool {
         match self.relevance.get(&(s as *const Stmt as usize)) {

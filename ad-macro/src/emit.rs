@@ -507,7 +507,8 @@ impl<'a> Emitter<'a> {
                 // `let` scopes: LLVM's debug info overflows its stack on a few thousand).
                 let root = crate::analyse::reused_root(self.facts, s);
                 let mut keep = self.read_temps(temps, root);
-                let fused_saves = record && self.in_fused && self.depth >= 2;
+                // (A fused loop's top level, at depth 1, keeps its values in scope.)
+                let fused_saves = record && self.depth >= if self.in_fused { 2 } else { 1 };
                 let saved = if fused_saves {
                     self.saved_temps(s)
                 } else {
@@ -1302,12 +1303,13 @@ impl<'a> Emitter<'a> {
         quote!(#(#lines)*)
     }
 
-    /// Whether some statement below a fused loop's top level keeps results on `__temps`.
+    /// Whether some statement keeps results on `__temps`: below a fused loop's top level, or
+    /// in a loop that replays.
     fn uses_temps_tape(&self) -> bool {
         let mut used = false;
         for s in &self.f.body.stmts {
-            if let Stmt::For { id, body, .. } = s {
-                if self.facts.fused.contains_key(id) {
+            match s {
+                Stmt::For { id, body, .. } if self.facts.fused.contains_key(id) => {
                     for t in body
                         .stmts
                         .iter()
@@ -1316,6 +1318,8 @@ impl<'a> Emitter<'a> {
                         t.walk(&mut |u| used = used || self.saved_temps(u).contains(&true));
                     }
                 }
+                Stmt::Assign { .. } | Stmt::Set { .. } | Stmt::BufDecl { .. } | Stmt::Plain(_) => {}
+                _ => s.walk(&mut |u| used = used || self.saved_temps(u).contains(&true)),
             }
         }
         used

@@ -202,6 +202,29 @@ mod tests {
         assert_eq!(out.matches(".tanh()").count(), 2, "{out}");
     }
 
+    /// In a loop that replays, an expensive intermediate result the reverse reads (`tanh`
+    /// below a product) is pushed by the forward sweep and popped by the reverse one, not
+    /// evaluated a third time.
+    #[test]
+    fn replayed_loops_keep_expensive_intermediates() {
+        let out = pretty(
+            quote!(),
+            quote! {
+                fn f(x: &[f64]) -> f64 {
+                    let mut s = 0.5;
+                    for i in 0..x.len() {
+                        s = s * (x[i] * s).tanh();
+                    }
+                    s
+                }
+            },
+        );
+        assert_eq!(out.matches("__temps.push(").count(), 1, "{out}");
+        assert_eq!(out.matches("__temps.pop()").count(), 1, "{out}");
+        // The function as written, and the forward sweep.
+        assert_eq!(out.matches(".tanh()").count(), 2, "{out}");
+    }
+
     /// An accumulator defined at the top of a replayed loop's body and touched nowhere else (a
     /// matrix product's `acc`) saves its final value after the inner loop, and the reverse
     /// iteration loads it first: the definition saves nothing and restores nothing.
