@@ -1555,3 +1555,39 @@ fn expensive_intermediates_kept_by_replayed_loops() {
         expensive_intermediates_in_replayed_loops_grad,
     );
 }
+
+/// A helper of three floats for the calls below.
+#[gradient]
+fn blend(a: f64, b: f64, c: f64) -> f64 {
+    a * b.sin() + c * c * a
+}
+
+/// Calls of a `#[gradient]` helper of floats in loops: the forward sweep calls its `_grad` and
+/// keeps the partials, the reverse reads them (in a loop that replays, in a branch, inside a
+/// loop nested in a fused loop, with constant arguments); where the reverse also reads the
+/// call's value (a product's other factor), the call is made again in the reverse instead.
+#[gradient]
+fn calls_kept_in_loops(x: &[f64]) -> f64 {
+    let mut s = 0.4;
+    for i in 0..x.len() {
+        s = blend(s, x[i], 0.5) + blend(x[i], 2.0, s) * 0.1;
+        if x[i] > 0.0 {
+            s = blend(x[i], s, x[i]).tanh() * 0.3;
+        }
+        s = s * blend(s, 0.7, x[i]) * 0.5;
+    }
+    let mut t = 0.0;
+    for i in 0..x.len() {
+        let mut u = x[i];
+        for _ in 0..2 {
+            u = blend(u, x[i], 0.3);
+        }
+        t += u * u;
+    }
+    s + t + s * blend(s, s, 1.0)
+}
+
+#[test]
+fn helper_calls_in_loops_keep_their_partials() {
+    check_at_lengths(calls_kept_in_loops, calls_kept_in_loops_grad);
+}

@@ -313,6 +313,12 @@ impl Emitter<'_> {
                         .rev()
                         .filter(|(_, s)| **s)
                         .map(|(n, _)| {
+                            if matches!(n.rhs, Rhs::Call { .. }) {
+                                // Its partials, pushed in order.
+                                self.popped_calls.borrow_mut().insert(n.id);
+                                let ds = Self::call_partials(n).into_iter().rev();
+                                return quote!(#(let #ds: #t = #tape.pop();)*);
+                            }
                             let id = self.ident(n.id);
                             quote!(let #id: #t = #tape.pop();)
                         })
@@ -715,7 +721,31 @@ impl Emitter<'_> {
         temps
             .iter()
             .zip(need)
-            .map(|(n, need)| need && matches!(&n.rhs, Rhs::Op { op, .. } if op.expensive()))
+            .map(|(n, need)| match &n.rhs {
+                Rhs::Op { op, .. } => need && op.expensive(),
+                // (Only its partials are kept: not where the reverse reads its value too.)
+                Rhs::Call { .. } => !need && self.scalar_call(n),
+                _ => false,
+            })
+            .collect()
+    }
+
+    /// An active call of another `#[gradient]` function of floats only: in a loop, the forward
+    /// sweep calls its `_grad` and keeps the partials (split mode), instead of the reverse
+    /// calling it again (an LSTM's `sigmoid`: its `exp` and division once per gate and step,
+    /// not twice).
+    pub fn scalar_call(&self, n: &Node) -> bool {
+        matches!(&n.rhs, Rhs::Call { args, .. }
+            if self.facts.active[n.id] && args.iter().all(|a| matches!(a, CallArg::Float(_))))
+    }
+
+    /// The names of a call's partials, one per argument.
+    pub fn call_partials(n: &Node) -> Vec<proc_macro2::Ident> {
+        let Rhs::Call { args, .. } = &n.rhs else {
+            return Vec::new();
+        };
+        (0..args.len())
+            .map(|k| format_ident!("__d{}x{}", n.id, k, span = Span::mixed_site()))
             .collect()
     }
 
@@ -1051,6 +1081,10 @@ impl Emitter<'_> {
                     .iter()
                     .map(|(o, d)| self.accumulate(temps, o, bar.times(quote!(#d), Some(d))))
                     .collect();
+                if self.popped_calls.borrow_mut().remove(&node.id) {
+                    // The partials came off `__temps`: the forward sweep computed them.
+                    return quote!(#(#acc)*);
+                }
                 quote! {
                     #(#allocs)*
                     let (_, [#(#ds),*]) = #grad_path(#(#call_args),*);

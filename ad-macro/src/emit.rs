@@ -111,6 +111,9 @@ pub struct Emitter<'a> {
     /// Memory whose length never changes: slice parameters, and local buffers declared only
     /// at the top level of the body (the ones windows may be taken of).
     pub fixed_len: std::collections::BTreeSet<VarId>,
+    /// Calls whose partials the reverse of the current statement popped from `__temps`
+    /// (`Emitter::scalar_call`).
+    pub popped_calls: std::cell::RefCell<std::collections::BTreeSet<VarId>>,
 }
 
 /// What receives a statement's summed partials at the end of its reverse.
@@ -224,6 +227,7 @@ impl<'a> Emitter<'a> {
             hoist_count: Default::default(),
             loop_zero: Default::default(),
             slot_sites: Default::default(),
+            popped_calls: Default::default(),
             deferred_rev: Default::default(),
             window_count: Default::default(),
             windowed: Default::default(),
@@ -324,6 +328,7 @@ impl<'a> Emitter<'a> {
         &self,
         temps: &[Node],
         keep: &[bool],
+        saved: &[bool],
         value: &Operand,
         place: &Place,
     ) -> (TokenStream, TokenStream) {
@@ -371,6 +376,7 @@ impl<'a> Emitter<'a> {
         let t = &self.t;
         let mut lets = TokenStream::new();
         for (k, n) in temps.iter().enumerate() {
+            let mut call_args = Vec::new();
             let (e, ty) = match &n.rhs {
                 Rhs::Op { op, args, int_arg } => {
                     let ty = args
@@ -390,7 +396,9 @@ impl<'a> Emitter<'a> {
                             _ => self.call_arg(a),
                         })
                         .collect();
-                    (quote!(#path(#(#args),*)), true)
+                    let e = quote!(#path(#(#args),*));
+                    call_args = args;
+                    (e, true)
                 }
                 Rhs::Load { .. } => (self.node_expr(n), true),
                 Rhs::Expr(_) => (self.node_expr(n), false),
@@ -408,7 +416,22 @@ impl<'a> Emitter<'a> {
                     }
                 }
                 let id = self.ident(n.id);
-                lets.extend(quote!(let #id: #t = #e;));
+                match &n.rhs {
+                    // Kept partials: the forward sweep calls `_grad` (split mode).
+                    Rhs::Call { path, .. } if saved.get(k) == Some(&true) => {
+                        let mut grad_path = path.clone();
+                        if let Some(last) = grad_path.segments.last_mut() {
+                            last.ident = companion_name(&last.ident);
+                        }
+                        let ds = Self::call_partials(n);
+                        let m = ds.len();
+                        let args = &call_args;
+                        lets.extend(quote! {
+                            let (#id, [#(#ds),*]): (#t, [#t; #m]) = #grad_path(#(#args),*);
+                        });
+                    }
+                    _ => lets.extend(quote!(let #id: #t = #e;)),
+                }
             } else {
                 inline[k] = Some(e);
             }
@@ -517,7 +540,8 @@ impl<'a> Emitter<'a> {
                 for (k, s) in keep.iter_mut().zip(&saved) {
                     *k |= *s;
                 }
-                let (mut temps_ts, mut val) = self.inlined_temps(temps, &keep, value, place);
+                let (mut temps_ts, mut val) =
+                    self.inlined_temps(temps, &keep, &saved, value, place);
                 let save = match place {
                     _ if !record => quote!(),
                     Place::Var(v) => {
@@ -548,6 +572,10 @@ impl<'a> Emitter<'a> {
                 if pushes {
                     let tape = fixed("__temps");
                     let pushes = temps.iter().zip(&saved).filter(|(_, s)| **s).map(|(n, _)| {
+                        if matches!(n.rhs, Rhs::Call { .. }) {
+                            let ds = Self::call_partials(n);
+                            return quote!(#(#tape.push(#ds);)*);
+                        }
                         let id = self.ident(n.id);
                         quote!(#tape.push(#id);)
                     });
