@@ -14,6 +14,7 @@ use objectives::lecture::Lecture;
 use objectives::logreg::LogReg;
 use objectives::lse::Lse;
 use objectives::lstm::Lstm;
+use objectives::matmul::MatMul;
 use objectives::mlp::Mlp;
 use objectives::recurrence::Recurrence;
 use objectives::rosenbrock::Rosenbrock;
@@ -105,6 +106,10 @@ fn ba(c: &mut Criterion) {
     );
 }
 
+fn matmul(c: &mut Criterion) {
+    bench_problem(c, "matmul_n64", &MatMul::new(64, 12), false);
+}
+
 fn recurrence(c: &mut Criterion) {
     bench_problem(c, "logistic_10000", &Recurrence::new(10_000), false);
 }
@@ -114,6 +119,6 @@ criterion_group! {
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    targets = lecture, rosenbrock, gmm, mlp, logreg, lse, softmax, lstm, ba, recurrence
+    targets = lecture, rosenbrock, gmm, mlp, logreg, lse, softmax, lstm, ba, matmul, recurrence
 }
 criterion_main!(benches);

@@ -26,6 +26,7 @@ use objectives::lecture::Lecture;
 use objectives::logreg::LogReg;
 use objectives::lse::Lse;
 use objectives::lstm::Lstm;
+use objectives::matmul::MatMul;
 use objectives::mlp::Mlp;
 use objectives::recurrence::Recurrence;
 use objectives::rosenbrock::Rosenbrock;
@@ -405,6 +406,7 @@ fn main() {
         check_agreement(&Softmax::new(3, 4, 5, 7), TOLERANCE);
         check_agreement(&Ba::new(3, 10, 30, 3), TOLERANCE);
         check_agreement(&Lstm::new(2, 4, 3, 1), TOLERANCE);
+        check_agreement(&MatMul::new(5, 12), TOLERANCE);
         check_agreement(&Recurrence::new(100), TOLERANCE);
         println!("summary: tools agree; run `cargo bench --bench summary` to time them");
         return;
@@ -442,6 +444,7 @@ fn main() {
     run!(Softmax::new(20, 10, 500, 7));
     run!(Ba::new(20, 2_000, 8_000, 11));
     run!(Lstm::new(2, 1024, 14, 1));
+    run!(MatMul::new(64, 12));
     run!(Recurrence::new(10_000));
 
     println!();

@@ -19,6 +19,7 @@ pub mod lecture;
 pub mod logreg;
 pub mod lse;
 pub mod lstm;
+pub mod matmul;
 pub mod mlp;
 pub mod recurrence;
 pub mod rosenbrock;
