@@ -26,7 +26,7 @@ pub use ad_runtime::*;
 #[doc(hidden)]
 pub mod __private {
     pub use ad_runtime::rules;
-    pub use ad_runtime::Tape;
+    pub use ad_runtime::{Buffer, Tape};
 }
 
 /// The README's examples are tests.

@@ -310,3 +310,67 @@ fn logistic_recurrence_with_zero_steps_does_not_allocate() {
     assert_eq!((v, g), (0.3, [1.0, 0.0]));
     assert_eq!(usage, NONE);
 }
+
+/// A discrete energy through a local buffer: the Laplacian of `u`, then a sum over it.
+#[gradient]
+fn stencil_energy(u: &[f64]) -> f64 {
+    let n = u.len();
+    let mut lap = vec![0.0; n];
+    for i in 1..n - 1 {
+        lap[i] = u[i - 1] - 2.0 * u[i] + u[i + 1];
+    }
+    let mut e = 0.0;
+    for i in 0..n {
+        e += lap[i] * lap[i] + 0.1 * u[i] * u[i];
+    }
+    e
+}
+
+/// The adjoint of a local buffer of 4 KiB or more comes from the thread's tape cache: after the
+/// first call, each call allocates the function's own buffer only (one allocation of n · 8
+/// bytes), and the gradient is the same every time.
+#[test]
+fn adjoints_of_local_buffers_are_reused_by_later_calls() {
+    for n in [600, 20_000] {
+        std::thread::spawn(move || {
+            let u: Vec<f64> = (0..n)
+                .map(|i| ((i * 37) % 11) as f64 / 11.0 - 0.4)
+                .collect();
+            let mut first = vec![0.0; n];
+            let (v0, _) = stencil_energy_grad(&u, &mut first);
+            let mut g = vec![0.0; n];
+            let ((v, _), usage) = measure(|| {
+                let mut last = (0.0, []);
+                for _ in 0..10 {
+                    last = stencil_energy_grad(black_box(&u), &mut g);
+                }
+                last
+            });
+            assert_eq!(v, stencil_energy(&u));
+            assert_eq!((v, &g), (v0, &first));
+            if n <= 600 {
+                ad::check_gradient(stencil_energy, &u, &g, 1e-6).expect("finite differences");
+            }
+            let own = Usage {
+                allocs: 10,
+                reallocs: 0,
+                bytes: 10 * n * 8,
+                largest: n * 8,
+            };
+            assert_eq!(usage, own, "n = {n}: calls after the first");
+        })
+        .join()
+        .expect("the measuring thread panicked");
+    }
+}
+
+/// Below 4 KiB the adjoint is an ordinary allocation, freed at the end of the call.
+#[test]
+fn small_local_buffers_allocate_their_adjoint() {
+    let n = 100;
+    let u: Vec<f64> = (0..n).map(|i| i as f64 / 50.0 - 1.0).collect();
+    let mut g = vec![0.0; n];
+    let (_, usage) = measure(|| stencil_energy_grad(black_box(&u), &mut g));
+    assert_eq!(usage.allocs, 2, "{usage:?}");
+    assert_eq!(usage.bytes, 2 * n * 8, "{usage:?}");
+}

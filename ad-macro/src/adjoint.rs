@@ -15,6 +15,16 @@ use crate::emit::{fixed, Emitter, Leaf};
 use crate::intrinsics::Kind;
 use crate::ir::*;
 
+/// A zero-filled adjoint buffer from the thread's tape cache (`ad_runtime::Buffer`).
+struct Filled;
+const FILLED: Filled = Filled;
+
+impl quote::ToTokens for Filled {
+    fn to_tokens(&self, out: &mut TokenStream) {
+        out.extend(quote!(::ad::__private::Buffer::filled));
+    }
+}
+
 /// A loop being reversed (not fused): adjoints of loads whose element does not change during
 /// the loop (`xcentered[j]` in a loop over `r`) are summed in a register and added to memory once
 /// after it. In memory, each iteration would load what the previous one stored: a chain of
@@ -160,7 +170,8 @@ impl Emitter<'_> {
                 let id = self.ident(v);
                 match &var.array_len {
                     Some(len) => quote!(let mut #bar = [0.0 as #t; #len];),
-                    None => quote!(let mut #bar = ::std::vec![0.0 as #t; #id.len()];),
+                    // From the thread's tape cache (see `ad_runtime::Buffer`).
+                    None => quote!(let mut #bar = #FILLED(0.0 as #t, #id.len());),
                 }
             }
             _ => quote!(),
@@ -1060,7 +1071,7 @@ impl Emitter<'_> {
                             } else if self.is_array(*v) {
                                 quote!(let mut #s = *#id;)
                             } else {
-                                quote!(let mut #s = ::std::vec![0.0 as #t; #id.len()];)
+                                quote!(let mut #s = #FILLED(0.0 as #t, #id.len());)
                             });
                             call_args.push(quote!(&mut #s));
                             if self.facts.active[*v] {

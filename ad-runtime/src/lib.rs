@@ -80,4 +80,4 @@ mod tape;
 
 pub use check::{check_gradient, finite_difference_gradient, GradientMismatch};
 pub use float::Float;
-pub use tape::{release_tape_cache, tape_cache_bytes, Tape};
+pub use tape::{release_tape_cache, tape_cache_bytes, Buffer, Tape};

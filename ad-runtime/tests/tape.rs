@@ -379,3 +379,36 @@ fn the_cache_holds_at_most_64_mib() {
     drop(tapes);
     assert_eq!(ad_runtime::tape_cache_bytes(), 8 * (8 << 20));
 }
+
+#[test]
+fn buffers_are_filled_whether_or_not_their_memory_was_cached() {
+    use ad_runtime::Buffer;
+    std::thread::spawn(|| {
+        ad_runtime::release_tape_cache();
+        // Small: never cached.
+        let small = Buffer::filled(2.5_f32, 3);
+        assert_eq!(&*small, &[2.5, 2.5, 2.5]);
+        drop(small);
+        assert_eq!(ad_runtime::tape_cache_bytes(), 0);
+        // Large: cached when dropped, taken back (dirty) and filled again.
+        let mut big = Buffer::filled(0.0_f64, 1000);
+        big.iter_mut().enumerate().for_each(|(i, v)| *v = i as f64);
+        drop(big);
+        assert_eq!(ad_runtime::tape_cache_bytes(), 8000);
+        let again = Buffer::filled(-1.0_f64, 700);
+        assert_eq!(again.len(), 700);
+        assert!(again.iter().all(|&v| v == -1.0));
+        assert_eq!(ad_runtime::tape_cache_bytes(), 0);
+        // A tape growing later takes the buffer's memory, and the other way round.
+        drop(again);
+        let mut tape = ad_runtime::Tape::<f64>::new();
+        tape.reserve_exact(900);
+        assert_eq!(tape.capacity(), 1000);
+        drop(tape);
+        let from_tape = Buffer::filled(0.0_f64, 1000);
+        assert!(from_tape.iter().all(|&v| v == 0.0));
+        assert_eq!(ad_runtime::tape_cache_bytes(), 0);
+    })
+    .join()
+    .expect("the thread panicked");
+}
