@@ -5,7 +5,7 @@ use quote::{format_ident, quote};
 use syn::spanned::Spanned;
 
 use crate::errors::Errors;
-use crate::{analyse, attr, emit, lower, select};
+use crate::{analyse, attr, emit, interchange, lower, select};
 
 /// Expands `#[gradient(attr)] item`. Never panics: invalid input gives `compile_error!`s, and the
 /// original item is always kept so that one mistake gives one error.
@@ -73,6 +73,9 @@ fn expand_stages(attr: TokenStream, item: TokenStream) -> TokenStream {
         return item;
     };
     if select::rewrite(&mut func, &facts.active) {
+        facts = analyse::analyse(&func);
+    }
+    if interchange::rewrite(&mut func, &facts.active) {
         facts = analyse::analyse(&func);
     }
     let name = format_ident!("{}_grad", item_fn.sig.ident);
@@ -225,9 +228,58 @@ mod tests {
         assert_eq!(out.matches(".tanh()").count(), 2, "{out}");
     }
 
+    /// A sum down a column (`b[k * n + j]` in the loop over `j`) runs for every `j` at once,
+    /// `j` innermost, in a buffer (`interchange.rs`); near misses stay as written: rows read
+    /// along `k` (an MLP's `w[j * n + k]`), a triangular inner loop, a reset that reads the
+    /// accumulator, or itself inside the sum, a sum that reads no memory.
+    #[test]
+    fn column_reductions_are_interchanged() {
+        let body = |sum: TokenStream, reset: TokenStream, inner: TokenStream| {
+            pretty(
+                quote!(),
+                quote! {
+                    fn f(a: &[f64], b: &[f64], n: usize) -> f64 {
+                        let mut s = 0.0;
+                        let mut acc = 0.0;
+                        for j in 0..n {
+                            acc = #reset;
+                            for k in #inner {
+                                acc += #sum;
+                            }
+                            s += acc * acc;
+                        }
+                        s
+                    }
+                },
+            )
+        };
+        let column = quote!(a[k] * b[k * n + j]);
+        let out = body(column.clone(), quote!(0.0), quote!(0..n));
+        assert!(out.contains("acc_v"), "{out}");
+        let out = body(column.clone(), quote!(a[j] * 2.0), quote!(1..n));
+        assert!(out.contains("acc_v"), "{out}");
+        for (sum, reset, inner) in [
+            (quote!(a[j * n + k] * b[k]), quote!(0.0), quote!(0..n)),
+            (
+                quote!(a[j * n + k] * b[k * n + j]),
+                quote!(0.0),
+                quote!(0..n),
+            ),
+            (column.clone(), quote!(0.0), quote!(0..j)),
+            (column.clone(), quote!(acc * 0.5), quote!(0..n)),
+            (quote!(a[k] * b[k * n + j] * acc), quote!(0.0), quote!(0..n)),
+            (quote!(2.0 * (k + n * j) as f64), quote!(0.0), quote!(0..n)),
+        ] {
+            let out = body(sum.clone(), reset.clone(), inner.clone());
+            assert!(!out.contains("acc_v"), "{sum} / {reset} / {inner}: {out}");
+        }
+    }
+
     /// An accumulator defined at the top of a replayed loop's body and touched nowhere else (a
     /// matrix product's `acc`) saves its final value after the inner loop, and the reverse
-    /// iteration loads it first: the definition saves nothing and restores nothing.
+    /// iteration loads it first: the definition saves nothing and restores nothing. (The
+    /// product `A Bᵀ`, along rows of both: `A B`, down columns of `B`, is interchanged,
+    /// `interchange.rs`.)
     #[test]
     fn private_accumulators_save_their_final_value() {
         let out = pretty(
@@ -239,7 +291,7 @@ mod tests {
                         for j in 0..n {
                             let mut acc = 0.0;
                             for k in 0..n {
-                                acc += a[i * n + k] * b[k * n + j];
+                                acc += a[i * n + k] * b[j * n + k];
                             }
                             s += acc * acc;
                         }

@@ -11,6 +11,7 @@ mod emit;
 mod errors;
 mod expand;
 mod fuse;
+mod interchange;
 mod intrinsics;
 mod ir;
 mod lower;

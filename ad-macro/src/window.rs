@@ -249,7 +249,7 @@ fn counters_set_first(body: &Block) -> HashMap<VarId, (usize, &Code)> {
 /// and binary `-` of its top level), where the term of `i` is `i` or a parenthesised
 /// expression of the same kind: its value then steps by one with `i`. No operator of lower
 /// precedence than `+` may appear at the top level.
-fn steps_by_one(e: &TokenStream, name: &str) -> bool {
+pub(crate) fn steps_by_one(e: &TokenStream, name: &str) -> bool {
     let toks: Vec<TokenTree> = e.clone().into_iter().collect();
     // (sign, term)
     let mut terms: Vec<(bool, Vec<TokenTree>)> = vec![(true, Vec::new())];
@@ -299,6 +299,11 @@ fn steps_by_one(e: &TokenStream, name: &str) -> bool {
 
 fn ends_with_operator(term: &[TokenTree]) -> bool {
     matches!(term.last(), Some(TokenTree::Punct(p)) if matches!(p.as_char(), '*' | '/' | '%'))
+}
+
+/// Whether `e` mentions the identifier `name`, inside groups too.
+pub(crate) fn mentions_in(e: &TokenStream, name: &str) -> bool {
+    mentions(&e.clone().into_iter().collect::<Vec<_>>(), name)
 }
 
 fn mentions(ts: &[TokenTree], name: &str) -> bool {

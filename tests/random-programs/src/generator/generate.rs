@@ -1876,11 +1876,12 @@ impl Gen {
             init,
         });
         self.declare_hidden(&acc, true);
-        match self.rng.weighted(&[5, 3, 2, 3]) {
+        match self.rng.weighted(&[5, 3, 2, 3, 3]) {
             0 => self.matrix_site(&s, &acc, recurrence, out),
             1 => self.offset_site(&s, &acc, recurrence, out),
             2 => self.triangle_site(&s, &acc, recurrence, out),
-            _ => self.buffer_site(&s, &acc, recurrence, out),
+            3 => self.buffer_site(&s, &acc, recurrence, out),
+            _ => self.column_site(&s, &acc, recurrence, out),
         }
         let a = FExpr::Var(acc);
         match self.rng.below(5) {
@@ -2077,6 +2078,90 @@ impl Gen {
         });
         self.declare_hidden(&t, true);
         t
+    }
+
+    /// `for col in 0..cols { let mut t = init; for r in 0..rows { t ⊕= .. s[r * cols + col] ..
+    /// } acc = .. t ..; }`: a sum down a column of `s`, which `#[gradient]` runs for every `col`
+    /// at once with `col` innermost (`ad-macro/src/interchange.rs`). The reset is `0.0`, `0.5` or
+    /// an expression of `s[col]`; the inner range is `0..rows`, `1..rows` (reading the row above
+    /// too) or empty; the updates are [`Gen::row_update`]'s (some, like `t = 0.5 * t + ..`,
+    /// are near misses the rewrite leaves as written), one or two of them.
+    fn column_site(&mut self, s: &Arr, acc: &str, recurrence: bool, out: &mut Vec<Stmt>) {
+        let (rows, cols, nr, nc) = self.row_shape(s, out);
+        self.count_row(false);
+        let var = |n: &str| IExpr::Var(n.to_string());
+        let c = self.fresh_int_from(&["col", "column"]);
+        self.loop_depth += 1;
+        self.nesting += 1;
+        self.push_with_int(&c, 0, nc.max(1) - 1);
+        let t = self.fresh_name(&["t", "dot", "col_sum"]);
+        let init = match self.rng.below(3) {
+            0 => FExpr::Lit(0.0),
+            1 => FExpr::Lit(0.5),
+            _ => FExpr::Bin(
+                BinOp::Mul,
+                bx(FExpr::Lit(0.5)),
+                bx(FExpr::Index(s.name.clone(), var(&c))),
+            ),
+        };
+        let mut body = vec![Stmt::Let {
+            name: t.clone(),
+            mutable: true,
+            annotate: true,
+            init,
+        }];
+        self.declare_hidden(&t, true);
+        let r = self.fresh_int_from(&["r", "row"]);
+        // 0 from 0, 1 from 1 (reads row r - 1 too), 2 empty.
+        let shape = self.rng.weighted(&[5, 2, 1]);
+        let lo = usize::from(shape == 1);
+        self.loop_depth += 1;
+        self.nesting += 1;
+        self.push_with_int(&r, lo, nr.max(lo + 1) - 1);
+        let at = |row: IExpr| IExpr::Add(bx(IExpr::Mul(bx(row), bx(var(&cols)))), bx(var(&c)));
+        let mut inner = Vec::new();
+        let updates = if self.rng.chance(0.3) { 2 } else { 1 };
+        for k in 0..updates {
+            let row = if shape == 1 && k == 1 {
+                IExpr::Sub(bx(var(&r)), bx(IExpr::Lit(1)))
+            } else {
+                var(&r)
+            };
+            let load = FExpr::Index(s.name.clone(), at(row));
+            inner.push(self.row_update(&t, load, &r));
+        }
+        self.pop();
+        self.nesting -= 1;
+        self.loop_depth -= 1;
+        let (start, end) = match shape {
+            2 => (var(&rows), var(&rows)),
+            _ => (IExpr::Lit(lo), var(&rows)),
+        };
+        body.push(Stmt::For {
+            var: r,
+            start,
+            end,
+            rev: false,
+            body: Block {
+                stmts: inner,
+                tail: None,
+            },
+        });
+        let u = self.row_use(&t);
+        body.push(self.row_acc(acc, u, recurrence));
+        self.pop();
+        self.nesting -= 1;
+        self.loop_depth -= 1;
+        out.push(Stmt::For {
+            var: c,
+            start: IExpr::Lit(0),
+            end: var(&cols),
+            rev: false,
+            body: Block {
+                stmts: body,
+                tail: None,
+            },
+        });
     }
 
     /// `for r in 0..rows { [let mut t = 0.0;] for j in 0..cols { .. s[r * cols + j] .. } acc
@@ -4391,6 +4476,7 @@ mod tests {
         assert!(empty, "no empty range");
         for shape in [
             " * cols + ",           // a row of a matrix
+            " * cols + col",        // a column
             " = vec![0.0",          // a local buffer
             "let l = ",             // a counter set first
             " / 2 + (",             // a packed triangle
