@@ -220,7 +220,7 @@ impl Emitter<'_> {
         TokenStream::from_iter(out)
     }
 
-    fn rev_stmt(&mut self, s: &Stmt) -> TokenStream {
+    pub(crate) fn rev_stmt(&mut self, s: &Stmt) -> TokenStream {
         if !matches!(
             s,
             Stmt::Assign { .. } | Stmt::Set { .. } | Stmt::BufDecl { .. }
@@ -452,6 +452,8 @@ impl Emitter<'_> {
                     quote!(if #c { #tb } else { #eb })
                 }
             }
+            // Its reverse ran inside its forward loop (`Emitter::merged_loops`).
+            Stmt::For { id, .. } if self.merged.contains(id) && !self.capturing => quote!(),
             // Its reverse ran inside the forward sweep (scaled here if its seed was deferred).
             Stmt::For { id, .. } if self.facts.fused.contains_key(id) => {
                 self.deferred_rev.remove(id).unwrap_or_default()
@@ -531,6 +533,17 @@ impl Emitter<'_> {
                     // Zero when the loop did not run, and then the index may not be valid.
                     flush.push(quote!(if #h != 0.0 { #bar[#index] += #h; }));
                 }
+                if self.capturing {
+                    if ascending && exit.is_none() {
+                        let check = self.ascending_precheck(s);
+                        self.captured = Some([
+                            quote!(#(#decls)* #(#carries)* #check #wins),
+                            b,
+                            quote!(#(#flush_carries)* #(#flush)*),
+                        ]);
+                    }
+                    return quote!();
+                }
                 let lp = match exit {
                     None if ascending => {
                         let check = self.ascending_precheck(s);
@@ -597,7 +610,7 @@ impl Emitter<'_> {
     ///   the reverse of the statements before the loop, which run descending too (GMM's
     ///   `‖Q(x − μ)‖²` loop ascending made the objective at (10, 25) 6–10 % slower); a
     ///   parameter's shadow is only added to.
-    fn runs_forward(&self, s: &Stmt) -> bool {
+    pub(crate) fn runs_forward(&self, s: &Stmt) -> bool {
         let Stmt::For { index, body, .. } = s else {
             return false;
         };
@@ -724,7 +737,7 @@ impl Emitter<'_> {
             return Vec::new();
         };
         let looped = self.facts.in_fused(*site) || self.facts.in_loop(*site);
-        if !looped || !self.facts.place_active(place) {
+        if !looped || !self.facts.place_active(place) || self.no_saves.contains(site) {
             return vec![false; temps.len()];
         }
         let root = crate::analyse::reused_root(self.facts, s);
@@ -1112,7 +1125,7 @@ impl Emitter<'_> {
 /// target element: its partial is exactly 1.
 /// Whether `v = v + e`, `v = e + v` or `v = v - e`: `v` an operand of the statement's last
 /// operation, with partial 1 (the first unit contribution to `v`'s adjoint in the reverse).
-fn var_increment(temps: &[Node], value: &Operand, v: VarId) -> bool {
+pub(crate) fn var_increment(temps: &[Node], value: &Operand, v: VarId) -> bool {
     let Some(root) = temps.iter().find(|n| Some(n.id) == value.var()) else {
         return false;
     };

@@ -114,6 +114,19 @@ pub struct Emitter<'a> {
     /// Calls whose partials the reverse of the current statement popped from `__temps`
     /// (`Emitter::scalar_call`).
     pub popped_calls: std::cell::RefCell<std::collections::BTreeSet<VarId>>,
+    /// Inner loops of a fused loop that run their reverse in the same pass as their forward
+    /// ([`Emitter::merged_loops`]), by id.
+    pub merged: std::collections::BTreeSet<SiteId>,
+    /// While a merged loop's forward is emitted: its reverse's code is wanted in pieces
+    /// (before the loop, the body, after the loop), left in `captured`.
+    pub capturing: bool,
+    pub captured: Option<[TokenStream; 3]>,
+    /// Shadows the reverse of merged loops wrote, emitted during the forward sweep (for
+    /// [`Emitter::direct`]).
+    pub merged_direct: std::collections::BTreeSet<VarId>,
+    /// Assignments in merged loops: they keep nothing on `__temps` (the reverse reads the
+    /// forward's values in the same iteration).
+    pub no_saves: std::collections::BTreeSet<SiteId>,
 }
 
 /// What receives a statement's summed partials at the end of its reverse.
@@ -232,6 +245,11 @@ impl<'a> Emitter<'a> {
             window_count: Default::default(),
             windowed: Default::default(),
             fixed_len: fixed_len(f),
+            merged: Default::default(),
+            capturing: false,
+            captured: None,
+            merged_direct: Default::default(),
+            no_saves: Default::default(),
         }
     }
 
@@ -654,11 +672,11 @@ impl<'a> Emitter<'a> {
                 self.fused_loop(s)
             }
             Stmt::For {
+                id,
                 index,
                 range,
                 body,
                 exit,
-                ..
             } => {
                 let i = self.ident(*index);
                 let iter = self.range_iter(range);
@@ -696,7 +714,25 @@ impl<'a> Emitter<'a> {
                         } else {
                             windows
                         };
-                        if slots.is_empty() {
+                        if slots.is_empty() && record && self.merged.contains(id) {
+                            // Its reverse, in the same iteration (`merged_loops`).
+                            let before = self.direct.borrow().clone();
+                            self.capturing = true;
+                            let _ = self.rev_stmt(s);
+                            self.capturing = false;
+                            let added: Vec<VarId> =
+                                self.direct.borrow().difference(&before).copied().collect();
+                            self.merged_direct.extend(added);
+                            match self.captured.take() {
+                                Some([pre, rev, post]) => quote! {
+                                    #reserve #windows #pre for #i in #iter { #b #rev } #post
+                                },
+                                None => {
+                                    self.merged.remove(id);
+                                    quote!(#reserve #windows for #i in #iter { #b })
+                                }
+                            }
+                        } else if slots.is_empty() {
                             quote!(#reserve #windows for #i in #iter { #b })
                         } else {
                             let open = slots.iter().map(|(v, k)| {
@@ -764,6 +800,117 @@ impl<'a> Emitter<'a> {
         }
     }
 
+    /// Inner loops of the fused loop with body `body` whose reverse runs in the same pass as
+    /// their forward, each iteration's reverse right after its forward (the pairwise terms of
+    /// `for i { for j in i + 1..n { e += φ(x[i], x[j]) } }`): the forward values are then still
+    /// in registers, where otherwise the reverse loop computes them all again. Such a loop's
+    /// reverse runs ascending ([`Emitter::runs_forward`]: it restores nothing and pops nothing),
+    /// its body holds only assignments of variables (no memory written, no nested region), it
+    /// records nothing, and nothing after it in the fused body touches an active variable it
+    /// touches, apart from slice parameters (whose shadows are only added to): the reverse of
+    /// what follows it, which runs between the two in the sweep order, changes none of the
+    /// adjoints it reads or writes.
+    fn merged_loops(&mut self, body: &Block) -> Vec<SiteId> {
+        let mut out = Vec::new();
+        for (p, s) in body.stmts.iter().enumerate() {
+            let Stmt::For {
+                id,
+                range,
+                body: inner,
+                exit: None,
+                ..
+            } = s
+            else {
+                continue;
+            };
+            let plain = inner.stmts.iter().all(|t| match t {
+                Stmt::Assign {
+                    place: Place::Var(_),
+                    temps,
+                    ..
+                } => !temps.iter().any(|n| matches!(n.rhs, Rhs::Call { .. })),
+                Stmt::Set { .. } => true,
+                _ => false,
+            });
+            if !range.adapters.is_empty()
+                || !plain
+                || !self.facts.relevant(self.f, s)
+                || !self.slot_tapes(s).is_empty()
+            {
+                continue;
+            }
+            // Merged, its assignments keep nothing for the reverse: then it must run ascending.
+            let sites: Vec<SiteId> = inner
+                .stmts
+                .iter()
+                .filter_map(|t| match t {
+                    Stmt::Assign { site, .. } => Some(*site),
+                    _ => None,
+                })
+                .collect();
+            self.no_saves.extend(sites.iter().copied());
+            if !self.runs_forward(s) {
+                for site in &sites {
+                    self.no_saves.remove(site);
+                }
+                continue;
+            }
+            let touched = |stmts: &[Stmt]| {
+                let mut reads = Vec::new();
+                let mut writes = std::collections::BTreeSet::new();
+                for t in stmts {
+                    crate::analyse::deep_reads(t, &mut reads);
+                    crate::analyse::writes(t, &mut writes);
+                }
+                writes.extend(reads);
+                writes.retain(|v| self.facts.active[*v] && self.f.vars[*v].sort != Sort::Slice);
+                writes
+            };
+            let mine = touched(std::slice::from_ref(s));
+            let after = touched(&body.stmts[p + 1..]);
+            // Shared sums are fine where what follows only adds to them (`e += ..`): the
+            // reverse of an increment passes the sum's adjoint on unchanged.
+            let only_added = |v: VarId| {
+                let mut ok = self.f.vars[v].sort == Sort::Float;
+                for t in &body.stmts[p + 1..] {
+                    t.walk(&mut |t| {
+                        let reads = crate::analyse::shallow_reads(t);
+                        let n = reads.iter().filter(|r| **r == v).count();
+                        match t {
+                            Stmt::Assign {
+                                place: Place::Var(w),
+                                temps,
+                                value,
+                                ..
+                            } if *w == v => {
+                                ok &= n == 1 && crate::adjoint::var_increment(temps, value, v)
+                            }
+                            _ => {
+                                let mut written = std::collections::BTreeSet::new();
+                                if !matches!(
+                                    t,
+                                    Stmt::For { .. } | Stmt::If { .. } | Stmt::While { .. }
+                                ) {
+                                    crate::analyse::writes(t, &mut written);
+                                }
+                                ok &= n == 0 && !written.contains(&v);
+                            }
+                        }
+                    });
+                }
+                ok
+            };
+            if mine.intersection(&after).all(|v| only_added(*v)) {
+                out.push(*id);
+            } else {
+                for site in &sites {
+                    self.no_saves.remove(site);
+                }
+            }
+        }
+        out
+    }
+
     /// A fused loop (`fuse.rs`): each iteration runs its forward, then its reverse with the
     /// accumulators' adjoints set to their values at the end of the loop. The adjoints it
     /// touches are declared before it; the accumulators' are zeroed after it, so that the
@@ -808,6 +955,8 @@ impl<'a> Emitter<'a> {
         }
         let i = self.ident(index);
         let iter = self.range_iter(range);
+        let merged = self.merged_loops(body);
+        self.merged.extend(merged);
         self.depth += 1;
         self.loops += 1;
         self.in_fused = true;
@@ -844,6 +993,9 @@ impl<'a> Emitter<'a> {
         zero.retain(|v| !accs.contains(v));
         *self.zero.borrow_mut() = zero;
         self.direct.borrow_mut().clear();
+        // (The reverse of merged loops ran in the forward sweep.)
+        let merged_direct = std::mem::take(&mut self.merged_direct);
+        self.direct.borrow_mut().extend(merged_direct);
         let rev = self.rev_block(body, false);
         self.zero.borrow_mut().clear();
         self.depth = depth - 1;

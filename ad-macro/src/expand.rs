@@ -228,6 +228,44 @@ mod tests {
         assert_eq!(out.matches(".tanh()").count(), 2, "{out}");
     }
 
+    /// An inner loop of a fused loop whose reverse commutes and reads nothing the rest of the
+    /// body changes runs its reverse in the same pass (`Emitter::merged_loops`): one loop over
+    /// `j`, and nothing kept on `__temps` for it. When the body after it reads its sum, it stays
+    /// two loops.
+    #[test]
+    fn pairwise_inner_loops_are_merged() {
+        let expand = |target: TokenStream, after: TokenStream| {
+            let out = pretty(
+                quote!(),
+                quote! {
+                    fn f(x: &[f64]) -> f64 {
+                        let mut e = 0.0;
+                        for i in 0..x.len() {
+                            let mut s = 0.0;
+                            for j in 0..i {
+                                let d = x[i] - x[j];
+                                #target += (d * d + 1.0).sqrt().tanh();
+                            }
+                            e += #after;
+                        }
+                        e
+                    }
+                },
+            );
+            (
+                out.matches("for j_").count(),
+                out.contains("__temps.push("),
+                out,
+            )
+        };
+        // The pairs' terms summed into `e` itself: merged.
+        let (loops, pushes, out) = expand(quote!(e), quote!(0.0 * s));
+        assert_eq!((loops, pushes), (1, false), "{out}");
+        // Into `s`, read after the inner loop: two loops, `tanh` kept for the reverse.
+        let (loops, pushes, out) = expand(quote!(s), quote!(s));
+        assert_eq!((loops, pushes), (2, true), "{out}");
+    }
+
     /// A sum down a column (`b[k * n + j]` in the loop over `j`) runs for every `j` at once,
     /// `j` innermost, in a buffer (`interchange.rs`); near misses stay as written: rows read
     /// along `k` (an MLP's `w[j * n + k]`), a triangular inner loop, a reset that reads the
