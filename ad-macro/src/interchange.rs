@@ -41,13 +41,14 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::Span;
 use quote::quote;
 
 use crate::analyse::{deep_reads, operand_reads, shallow_reads, stmt_reads, writes};
 use crate::emit::var_ident;
 use crate::intrinsics::Op;
 use crate::ir::*;
+use crate::select::{code, new_site, new_var};
 
 /// Rewrites every interchangeable reduction of `f`. Returns whether any was.
 ///
@@ -81,34 +82,10 @@ struct Cx<'a> {
 }
 
 fn rewrite_block(f: &mut Func, cx: &Cx, b: &mut Block) -> bool {
-    let mut changed = false;
-    let mut out = Vec::with_capacity(b.stmts.len());
-    for mut s in std::mem::take(&mut b.stmts) {
-        if let Some(m) = matches(f, cx, &s) {
-            out.extend(interchange(f, s, m));
-            changed = true;
-            continue;
-        }
-        match &mut s {
-            Stmt::If {
-                then_branch,
-                else_branch,
-                ..
-            } => {
-                changed |= rewrite_block(f, cx, then_branch);
-                changed |= rewrite_block(f, cx, else_branch);
-            }
-            Stmt::For { body, .. } => changed |= rewrite_block(f, cx, body),
-            Stmt::While { cond, body, .. } => {
-                changed |= rewrite_block(f, cx, cond);
-                changed |= rewrite_block(f, cx, body);
-            }
-            _ => {}
-        }
-        out.push(s);
-    }
-    b.stmts = out;
-    changed
+    crate::select::rewrite_statements(f, b, &mut |f, s| match matches(f, cx, &s) {
+        Some(m) => Ok(interchange(f, s, m)),
+        None => Err(Box::new(s)),
+    })
 }
 
 /// Where the parts of a matched outer loop are.
@@ -268,31 +245,6 @@ fn matches(f: &Func, cx: &Cx, s: &Stmt) -> Option<Match> {
         .iter()
         .any(|e| crate::window::mentions_in(e, &j_name) && crate::window::steps_by_one(e, &k_name));
     (column && !row_of_j).then_some(Match { acc, reset, inner })
-}
-
-fn new_var(f: &mut Func, name: &str, sort: Sort, role: Role) -> VarId {
-    f.vars.push(Var {
-        name: name.to_string(),
-        user_ident: None,
-        sort,
-        role,
-        array_len: None,
-    });
-    f.vars.len() - 1
-}
-
-fn new_site(f: &mut Func) -> SiteId {
-    f.n_sites += 1;
-    f.n_sites - 1
-}
-
-fn code(tokens: TokenStream, reads: Vec<VarId>, span: Span) -> Code {
-    Code {
-        tokens,
-        reads,
-        shape_only: vec![],
-        span,
-    }
 }
 
 /// `j` renamed to `to` in every piece of code of the statement's temporaries and place.

@@ -53,27 +53,44 @@ pub fn rewrite(f: &mut Func, active: &[bool]) -> bool {
 }
 
 fn rewrite_block(f: &mut Func, active: &[bool], b: &mut Block) -> bool {
+    rewrite_statements(f, b, &mut |f, s| match selection(f, active, &s) {
+        Some(sel) => Ok(lower_selection(f, s, sel)),
+        None => Err(Box::new(s)),
+    })
+}
+
+/// A statement's replacement, or the statement given back (boxed: statements are large).
+pub(crate) type Rewrite<'a> = dyn FnMut(&mut Func, Stmt) -> Result<Vec<Stmt>, Box<Stmt>> + 'a;
+
+/// Replaces each statement of `b`, at any depth, for which `rewrite` gives its replacement
+/// (`Err` gives the statement back unchanged; its nested blocks are then visited). Returns
+/// whether any was replaced. (Shared by the rewrites that run between the analyses:
+/// selection loops here, `interchange.rs`.)
+pub(crate) fn rewrite_statements(f: &mut Func, b: &mut Block, rewrite: &mut Rewrite) -> bool {
     let mut changed = false;
     let mut out = Vec::with_capacity(b.stmts.len());
-    for mut s in std::mem::take(&mut b.stmts) {
-        if let Some(sel) = selection(f, active, &s) {
-            out.extend(lower_selection(f, s, sel));
-            changed = true;
-            continue;
-        }
+    for s in std::mem::take(&mut b.stmts) {
+        let mut s = match rewrite(f, s) {
+            Ok(new) => {
+                out.extend(new);
+                changed = true;
+                continue;
+            }
+            Err(s) => *s,
+        };
         match &mut s {
             Stmt::If {
                 then_branch,
                 else_branch,
                 ..
             } => {
-                changed |= rewrite_block(f, active, then_branch);
-                changed |= rewrite_block(f, active, else_branch);
+                changed |= rewrite_statements(f, then_branch, rewrite);
+                changed |= rewrite_statements(f, else_branch, rewrite);
             }
-            Stmt::For { body, .. } => changed |= rewrite_block(f, active, body),
+            Stmt::For { body, .. } => changed |= rewrite_statements(f, body, rewrite),
             Stmt::While { cond, body, .. } => {
-                changed |= rewrite_block(f, active, cond);
-                changed |= rewrite_block(f, active, body);
+                changed |= rewrite_statements(f, cond, rewrite);
+                changed |= rewrite_statements(f, body, rewrite);
             }
             _ => {}
         }
@@ -143,7 +160,7 @@ fn selection(f: &Func, active: &[bool], s: &Stmt) -> Option<Selection> {
     (!other_reads).then_some(sel)
 }
 
-fn new_var(f: &mut Func, name: &str, sort: Sort, role: Role) -> VarId {
+pub(crate) fn new_var(f: &mut Func, name: &str, sort: Sort, role: Role) -> VarId {
     f.vars.push(Var {
         name: name.to_string(),
         user_ident: None,
@@ -154,12 +171,12 @@ fn new_var(f: &mut Func, name: &str, sort: Sort, role: Role) -> VarId {
     f.vars.len() - 1
 }
 
-fn new_site(f: &mut Func) -> SiteId {
+pub(crate) fn new_site(f: &mut Func) -> SiteId {
     f.n_sites += 1;
     f.n_sites - 1
 }
 
-fn code(tokens: TokenStream, reads: Vec<VarId>, span: Span) -> Code {
+pub(crate) fn code(tokens: TokenStream, reads: Vec<VarId>, span: Span) -> Code {
     Code {
         tokens,
         reads,
