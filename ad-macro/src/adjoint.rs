@@ -330,12 +330,19 @@ impl Emitter<'_> {
                                 let ds = Self::call_partials(n).into_iter().rev();
                                 return quote!(#(let #ds: #t = #tape.pop();)*);
                             }
+                            if self.kept_partials(*site, n) {
+                                self.popped_calls.borrow_mut().insert(n.id);
+                                let (ds, _) = self.partials_call(n);
+                                let kept = Self::kept_names(n, ds.len());
+                                return quote!(#(let #ds: #t = #kept;)*);
+                            }
                             let id = self.ident(n.id);
                             quote!(let #id: #t = #tape.pop();)
                         })
                         .collect();
-                    for (n, s) in need.iter_mut().zip(&saved) {
-                        *n &= !*s;
+                    for ((n, s), node) in need.iter_mut().zip(&saved).zip(temps) {
+                        // (Kept partials leave the value to recompute, if a rule reads it.)
+                        *n &= !*s || self.kept_partials(*site, node);
                     }
                     let rest = self.temps(temps, Some(&need));
                     quote!(#(#pops)* #rest)
@@ -627,7 +634,7 @@ impl Emitter<'_> {
                 ok &= self.facts.save[site] == Save::No;
             }
             if let Stmt::Assign { place, temps, .. } = t {
-                ok &= !self.saved_temps(t).contains(&true);
+                ok &= !self.pushes_temps(t);
                 let at_top = top.contains(&(t as *const Stmt));
                 let fits = |buf: &VarId, at: &Code| {
                     !self.facts.active[*buf]
@@ -746,11 +753,78 @@ impl Emitter<'_> {
             .iter()
             .zip(need)
             .map(|(n, need)| match &n.rhs {
+                Rhs::Op { .. } if self.kept_partials(*site, n) => self.facts.active[n.id],
                 Rhs::Op { op, .. } => need && op.expensive(),
                 // (Only its partials are kept: not where the reverse reads its value too.)
                 Rhs::Call { .. } => !need && self.scalar_call(n),
                 _ => false,
             })
+            .collect()
+    }
+
+    /// Whether a temporary of the assignment at `site` is kept by its partials, computed by the
+    /// forward sweep, rather than by its value: an operation whose partials are expensive
+    /// (`Op::partials_expensive`) in a fused loop, outside the loops it nests, whose reverse
+    /// runs in the same iteration (where the reverse reads its value too, that is recomputed).
+    /// Below the fused loop's top level (in a branch), the forward's `x.cos()` is out of the
+    /// reverse's reach; at the top level, `saved_temps` keeps nothing and LLVM merges the two.
+    pub fn kept_partials(&self, site: SiteId, n: &Node) -> bool {
+        matches!(&n.rhs, Rhs::Op { op, .. } if op.partials_expensive())
+            && self.facts.in_fused(site)
+            && !self.facts.in_loop(site)
+    }
+
+    /// The locals that hold an operation's kept partials (`kept_partials`) from the forward
+    /// sweep to the reverse, declared with the function's other floats: the statement runs
+    /// once per iteration of the fused loop, whose reverse follows in the same iteration.
+    pub fn kept_names(n: &Node, k: usize) -> Vec<Ident> {
+        (0..k)
+            .map(|k| format_ident!("__kept{}x{}", n.id, k, span = Span::mixed_site()))
+            .collect()
+    }
+
+    /// Whether the forward sweep pushes anything of assignment `s` onto `__temps`.
+    pub fn pushes_temps(&self, s: &Stmt) -> bool {
+        let Stmt::Assign { site, temps, .. } = s else {
+            return false;
+        };
+        let saved = self.saved_temps(s);
+        temps
+            .iter()
+            .zip(saved)
+            .any(|(n, k)| k && !self.kept_partials(*site, n))
+    }
+
+    /// The partials of an operation the forward sweep computes to keep (`kept_partials`):
+    /// `(names, call of the rule)`.
+    pub fn partials_call(&self, n: &Node) -> (Vec<proc_macro2::Ident>, TokenStream) {
+        let Rhs::Op { op, args, .. } = &n.rhs else {
+            return (Vec::new(), quote!());
+        };
+        let t = &self.t;
+        let zero = quote!(0.0 as #t);
+        let (needs, result) = self.value_needs(*op, args);
+        let vals: Vec<TokenStream> = args
+            .iter()
+            .zip(&needs)
+            .map(|(a, &n)| if n { self.operand(a) } else { zero.clone() })
+            .chain([if result {
+                let id = self.ident(n.id);
+                quote!(#id)
+            } else {
+                zero.clone()
+            }])
+            .collect();
+        let rule = Ident::new(op.name(), proc_macro2::Span::call_site());
+        let rules = fixed("__r");
+        let ds = Self::op_partials(n, args.len());
+        (ds, quote!(#rules::#rule(#(#vals),*)))
+    }
+
+    /// The names of an operation's partials, one per argument.
+    fn op_partials(n: &Node, k: usize) -> Vec<Ident> {
+        (0..k)
+            .map(|k| format_ident!("__d{}x{}", n.id, k, span = Span::mixed_site()))
             .collect()
     }
 
@@ -996,17 +1070,8 @@ impl Emitter<'_> {
                     })
                     .chain([if result { quote!(#y) } else { zero.clone() }])
                     .collect();
-                let ds: Vec<Ident> = (0..args.len())
-                    // Named per node: the sums of partials read them after later nodes' rules.
-                    .map(|k| {
-                        format_ident!(
-                            "__d{}x{}",
-                            node.id,
-                            k,
-                            span = proc_macro2::Span::mixed_site()
-                        )
-                    })
-                    .collect();
+                // Named per node: the sums of partials read them after later nodes' rules.
+                let ds = Self::op_partials(node, args.len());
                 let rules = fixed("__r");
                 let call = match op.kind() {
                     Kind::PowI => {
@@ -1027,6 +1092,10 @@ impl Emitter<'_> {
                     .zip(&ds)
                     .map(|(a, d)| self.accumulate(temps, a, bar.times(quote!(#d), Some(d))))
                     .collect();
+                if self.popped_calls.borrow_mut().remove(&node.id) {
+                    // The partials came off `__temps`: the forward sweep computed them.
+                    return quote!(#(#acc)*);
+                }
                 quote!(let #lhs = #call; #(#acc)*)
             }
             Rhs::Load { buf, index } => {

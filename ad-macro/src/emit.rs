@@ -594,6 +594,13 @@ impl<'a> Emitter<'a> {
                             let ds = Self::call_partials(n);
                             return quote!(#(#tape.push(#ds);)*);
                         }
+                        if self.kept_partials(*site, n) {
+                            let (ds, call) = self.partials_call(n);
+                            let [kept] = &Self::kept_names(n, ds.len())[..] else {
+                                unreachable!("only operations of one argument keep partials")
+                            };
+                            return quote!(#kept = #call;);
+                        }
                         let id = self.ident(n.id);
                         quote!(#tape.push(#id);)
                     });
@@ -1495,11 +1502,11 @@ impl<'a> Emitter<'a> {
                         .iter()
                         .filter(|t| !matches!(t, Stmt::Assign { .. }))
                     {
-                        t.walk(&mut |u| used = used || self.saved_temps(u).contains(&true));
+                        t.walk(&mut |u| used = used || self.pushes_temps(u));
                     }
                 }
                 Stmt::Assign { .. } | Stmt::Set { .. } | Stmt::BufDecl { .. } | Stmt::Plain(_) => {}
-                _ => s.walk(&mut |u| used = used || self.saved_temps(u).contains(&true)),
+                _ => s.walk(&mut |u| used = used || self.pushes_temps(u)),
             }
         }
         used
@@ -1549,6 +1556,14 @@ impl<'a> Emitter<'a> {
         let mut tapes = std::collections::BTreeSet::new();
         let mut decl_tapes = std::collections::BTreeSet::new();
         self.f.body.walk(&mut |s| {
+            // The locals of kept partials (`kept_partials`).
+            if let Stmt::Assign { site, temps, .. } = s {
+                for (n, kept) in temps.iter().zip(self.saved_temps(s)) {
+                    if kept && self.kept_partials(*site, n) {
+                        floats.extend(Self::kept_names(n, 1));
+                    }
+                }
+            }
             let (site, v, elem) = match s {
                 Stmt::Assign {
                     site,

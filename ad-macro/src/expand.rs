@@ -266,6 +266,70 @@ mod tests {
         assert_eq!((loops, pushes), (2, true), "{out}");
     }
 
+    /// In a branch of a fused loop, `sin`'s partial (`cos θ`) is computed by the forward sweep
+    /// beside the user's `θ.cos()` and kept in a local; the reverse, in its own branch, calls
+    /// neither. At the loop's top level nothing is kept (the forward's values are in scope).
+    #[test]
+    fn branch_partials_of_sin_and_cos_are_kept() {
+        let expand = |guard: TokenStream| {
+            pretty(
+                quote!(),
+                quote! {
+                    fn f(r: &[f64]) -> f64 {
+                        let mut s = 0.0;
+                        for i in 0..r.len() {
+                            let t = r[i];
+                            let y;
+                            if #guard {
+                                let c = t.cos();
+                                let sn = t.sin();
+                                y = c * sn;
+                            } else {
+                                y = t;
+                            }
+                            s += y;
+                        }
+                        s
+                    }
+                },
+            )
+        };
+        let out = expand(quote!(t > 0.0));
+        let rev = &out[out.find("fn f_grad").unwrap()..];
+        assert_eq!(rev.matches("__kept").count(), 2 + 2 + 2, "{out}");
+        assert_eq!(rev.matches("__r::sin(").count(), 1, "{out}");
+        assert_eq!(rev.matches("__r::cos(").count(), 1, "{out}");
+        assert!(!rev.contains("__temps"), "{out}");
+        assert_eq!(rev.matches(".sin()").count(), 1, "{out}");
+        assert_eq!(rev.matches(".cos()").count(), 1, "{out}");
+    }
+
+    /// The store of an adjoint summed in a register, `w_bar.get_mut(j)`, goes through a window
+    /// of the shadow taken before the loop, not a check per iteration.
+    #[test]
+    fn carried_adjoint_stores_go_through_windows() {
+        let out = pretty(
+            quote!(wrt(w)),
+            quote! {
+                fn f(w: &[f64], x: &[f64]) -> f64 {
+                    let d = w.len();
+                    let mut s = 0.0;
+                    for i in 0..x.len() / d {
+                        let mut p = 0.0;
+                        for j in 0..d {
+                            p += w[j] * x[i * d + j];
+                        }
+                        s += p.tanh();
+                    }
+                    s
+                }
+            },
+        );
+        assert!(!out.contains("w_1_bar.get_mut("), "{out}");
+        assert!(out.contains("&mut w_1_bar[__s..__s + (hi_"), "{out}");
+        assert!(out.contains(".get_mut(j_"), "{out}");
+    }
+
     /// A sum down a column (`b[k * n + j]` in the loop over `j`) runs for every `j` at once,
     /// `j` innermost, in a buffer (`interchange.rs`); near misses stay as written: rows read
     /// along `k` (an MLP's `w[j * n + k]`), a triangular inner loop, a reset that reads the

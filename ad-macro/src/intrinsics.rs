@@ -235,6 +235,15 @@ impl Op {
                 | "hypot"
         )
     }
+
+    /// Operations whose partials call a transcendental function of the operand that the
+    /// operation itself did not compute (`sin`'s is `cos x`): below a fused loop's top level the
+    /// forward sweep computes the partials and keeps them for the reverse, where the user's
+    /// `x.cos()` of the same `x` beside it makes them free (LLVM merges the two), while the
+    /// reverse, in a block of its own, would call `cos` again.
+    pub fn partials_expensive(self) -> bool {
+        matches!(self.name(), "sin" | "cos" | "sinh" | "cosh")
+    }
 }
 
 /// Which values the partials of an operation read, given which of its arguments are active:

@@ -103,9 +103,20 @@ impl Emitter<'_> {
                 // `x[i + k]` of a slice parameter needs no window: the check of its last
                 // element before the loop covers the loop (and fused loops carry its adjoints
                 // in registers). A local buffer's `z[i]` written in the loop has no such check.
+                // Nor does its shadow, unless the stores of the adjoints carried in registers
+                // (`bar.get_mut(i)`, `Emitter::carry_code`) go through one: they are checked
+                // in every iteration otherwise (a scatter `w_bar[j] += ..` in the reverse of an
+                // inner product stayed scalar).
                 let plain = match self.offset(at, index) {
                     None => false,
                     Some(0) if self.f.vars[buf].sort == Sort::Buffer => true,
+                    Some(0)
+                        if shadows
+                            && self.f.vars[buf].sort == Sort::Slice
+                            && self.facts.active[buf] =>
+                    {
+                        true
+                    }
                     Some(_) => continue,
                 };
                 if !self.fixed_len.contains(&buf) {
@@ -314,8 +325,23 @@ fn mentions(ts: &[TokenTree], name: &str) -> bool {
     })
 }
 
+/// `name.get_mut(index)` at `toks[k..]`: the index's tokens.
+fn get_mut_at(toks: &[TokenTree], k: usize) -> Option<TokenStream> {
+    match toks.get(k + 1..k + 4)? {
+        [TokenTree::Punct(dot), TokenTree::Ident(m), TokenTree::Group(g)]
+            if dot.as_char() == '.'
+                && *m == "get_mut"
+                && g.delimiter() == Delimiter::Parenthesis =>
+        {
+            Some(g.stream())
+        }
+        _ => None,
+    }
+}
+
 /// For each identifier of `names` in `tokens`: `Some(index)` if every occurrence is
-/// `name[index]` with the same `index`, `None` if some occurrence is anything else.
+/// `name[index]` or `name.get_mut(index)` with the same `index`, `None` if some occurrence is
+/// anything else.
 fn scan_accesses(
     tokens: &TokenStream,
     names: &BTreeSet<String>,
@@ -333,7 +359,7 @@ fn scan_accesses(
                     Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Bracket => {
                         Some(g.stream().to_string())
                     }
-                    _ => None,
+                    _ => get_mut_at(&toks, k).map(|i| i.to_string()),
                 };
                 let entry = seen.entry(s).or_insert_with(|| at.clone());
                 if *entry != at {
@@ -349,13 +375,22 @@ fn scan_accesses(
 /// What replaces `name[index]`: a window and the index into it.
 type Through<'a> = &'a dyn Fn(&str, &str) -> Option<(Ident, TokenStream)>;
 
-/// `tokens` with each `name[index]` for which `with(name, index)` gives `(window, at)`
-/// replaced by `window[at]`, inside groups too.
+/// `tokens` with each `name[index]` (and `name.get_mut(index)`) for which `with(name, index)`
+/// gives `(window, at)` replaced by `window[at]` (`window.get_mut(at)`), inside groups too.
 fn replace_accesses(tokens: TokenStream, with: Through) -> TokenStream {
     let toks: Vec<TokenTree> = tokens.into_iter().collect();
     let mut out = Vec::with_capacity(toks.len());
     let mut k = 0;
     while k < toks.len() {
+        if let (TokenTree::Ident(id), Some(i)) = (&toks[k], get_mut_at(&toks, k)) {
+            if let Some((w, at)) = with(&id.to_string(), &i.to_string()) {
+                out.push(TokenTree::Ident(w));
+                out.extend(toks[k + 1..k + 3].iter().cloned());
+                out.push(TokenTree::Group(Group::new(Delimiter::Parenthesis, at)));
+                k += 4;
+                continue;
+            }
+        }
         match (&toks[k], toks.get(k + 1)) {
             (TokenTree::Ident(id), Some(TokenTree::Group(g)))
                 if g.delimiter() == Delimiter::Bracket =>

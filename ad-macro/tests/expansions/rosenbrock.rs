@@ -41,6 +41,12 @@ fn rosen_grad(
     if lo_3 < hi_4 {
         let _ = &x_1[hi_4 - 1 + 1usize];
     }
+    let __w0: &mut [_] = if lo_3 < hi_4 {
+        let __s = lo_3;
+        &mut x_1_bar[__s..__s + (hi_4 - lo_3)]
+    } else {
+        &mut []
+    };
     let mut __carry5_1x0: __F = 0.0;
     for i_5 in (lo_3..hi_4) {
         let _t_7: __F = x_1[i_5 + 1];
@@ -68,7 +74,7 @@ fn rosen_grad(
             __acc5_1x0 += __g * ((-_t_8) + (-_t_9));
             __acc5_1x1 = __g;
         }
-        if let ::core::option::Option::Some(__e) = x_1_bar.get_mut(i_5) {
+        if let ::core::option::Option::Some(__e) = __w0.get_mut(i_5 - lo_3) {
             *__e = __carry5_1x0 + __acc5_1x0;
         }
         __carry5_1x0 = __acc5_1x1;
