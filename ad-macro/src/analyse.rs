@@ -115,8 +115,10 @@ impl Facts {
                 self.place_active(place) || self.save[*site] != Save::No
             }
             Stmt::Set { site, dst, .. } => self.active[*dst] || self.save[*site] != Save::No,
+            // (Its reverse zeroes its adjoint for the iteration before, in a loop.)
             Stmt::BufDecl { site, buf, .. } => {
-                (self.active[*buf] && self.site_in_loop[*site]) || self.save[*site] != Save::No
+                (self.active[*buf] && (self.site_in_loop[*site] || self.site_in_fused[*site]))
+                    || self.save[*site] != Save::No
             }
             Stmt::If {
                 then_branch,
@@ -192,7 +194,7 @@ fn analyse_with(f: &Func, excluded: &BTreeSet<SiteId>) -> Facts {
     for s in &f.body.stmts {
         if matches!(s, Stmt::For { id, .. } if fused.contains(id)) {
             s.walk(&mut |t| {
-                if let Stmt::Assign { site, .. } = t {
+                if let Stmt::Assign { site, .. } | Stmt::BufDecl { site, .. } = t {
                     facts.site_in_fused[*site] = true;
                 }
             });

@@ -244,7 +244,7 @@ impl<'a> Emitter<'a> {
             deferred_rev: Default::default(),
             window_count: Default::default(),
             windowed: Default::default(),
-            fixed_len: fixed_len(f),
+            fixed_len: fixed_len(f, facts),
             merged: Default::default(),
             capturing: false,
             captured: None,
@@ -648,15 +648,26 @@ impl<'a> Emitter<'a> {
             Stmt::BufDecl { site, buf, init } => {
                 let b = self.ident(*buf);
                 let c = &init.tokens;
+                // Declared in each iteration of a fused loop: its adjoint takes its length.
+                let fit = if self.in_fused
+                    && record
+                    && self.facts.active[*buf]
+                    && self.f.vars[*buf].array_len.is_none()
+                {
+                    let (bar, t) = (self.bar(*buf), &self.t);
+                    quote!(#bar.fit(0.0 as #t, #b.len());)
+                } else {
+                    quote!()
+                };
                 let let_ = self.let_for(*buf);
                 if !let_.is_empty() {
-                    return quote!(#let_ = #c;);
+                    return quote!(#let_ = #c; #fit);
                 }
                 if record && self.facts.save[*site] != Save::No {
                     let tape = self.decl_tape(*buf);
-                    quote!(#tape.push(::core::mem::replace(&mut #b, #c));)
+                    quote!(#tape.push(::core::mem::replace(&mut #b, #c)); #fit)
                 } else {
-                    quote!(#b = #c;)
+                    quote!(#b = #c; #fit)
                 }
             }
             Stmt::If {
@@ -939,7 +950,13 @@ impl<'a> Emitter<'a> {
         for &v in &plan.touched {
             if !self.early[v] {
                 self.early[v] = true;
-                decls.push(self.adjoint_decl(v));
+                decls.push(if self.declared_in(v, body) {
+                    // Sized by the declaration, in each iteration (`Buffer::fit`).
+                    let (bar, t) = (self.bar(v), &self.t);
+                    quote!(let mut #bar = ::ad::__private::Buffer::filled(0.0 as #t, 0);)
+                } else {
+                    self.adjoint_decl(v)
+                });
             }
         }
         let mut init = Vec::new();
@@ -1081,6 +1098,15 @@ impl<'a> Emitter<'a> {
             #(#flush)*
             #(#reset)*
         }
+    }
+
+    /// Whether `v` is a buffer (not an array) declared by a statement of `body`'s top level.
+    fn declared_in(&self, v: VarId, body: &Block) -> bool {
+        self.f.vars[v].array_len.is_none()
+            && body
+                .stmts
+                .iter()
+                .any(|s| matches!(s, Stmt::BufDecl { buf, .. } if *buf == v))
     }
 
     /// The code that sets `v`, if `v` is set once, at the function's top level.
@@ -1283,7 +1309,7 @@ impl<'a> Emitter<'a> {
             if let Stmt::Assign { temps, .. } = s {
                 for n in temps {
                     if let Rhs::Load { buf, index: at } = &n.rhs {
-                        if fixed && !self.fixed_len.contains(buf) {
+                        if fixed && !self.fixed_len.contains(buf) || declared_in_block(body, *buf) {
                             continue;
                         }
                         if let Some(k) = self.offset(at, index) {
@@ -1882,8 +1908,11 @@ pub fn saving_site(s: &Stmt) -> Option<(SiteId, VarId)> {
 }
 
 /// Slice parameters, and local buffers every declaration of which is at the top level of the
-/// body (a declaration inside a loop may change the length from one iteration to the next).
-fn fixed_len(f: &Func) -> std::collections::BTreeSet<VarId> {
+/// body (a declaration inside a loop may change the length from one iteration to the next), or
+/// that one declaration at the top level of a fused loop's body: its length then holds for the
+/// rest of the iteration, forward and reverse, which is where the loops nested in that body run
+/// (the fused loop itself takes no window of it, [`declared_in_block`]).
+fn fixed_len(f: &Func, facts: &Facts) -> std::collections::BTreeSet<VarId> {
     let mut out: std::collections::BTreeSet<VarId> = f
         .vars
         .iter()
@@ -1891,15 +1920,38 @@ fn fixed_len(f: &Func) -> std::collections::BTreeSet<VarId> {
         .filter(|(_, v)| v.sort == Sort::Slice || v.sort == Sort::Buffer)
         .map(|(id, _)| id)
         .collect();
+    let mut decls: std::collections::HashMap<VarId, usize> = Default::default();
+    f.body.walk(&mut |t| {
+        if let Stmt::BufDecl { buf, .. } = t {
+            *decls.entry(*buf).or_default() += 1;
+        }
+    });
     for s in &f.body.stmts {
         if let Stmt::BufDecl { .. } = s {
             continue;
         }
+        let own: Vec<*const Stmt> = match s {
+            Stmt::For { id, body, .. } if facts.fused.contains_key(id) => {
+                body.stmts.iter().map(|t| t as *const Stmt).collect()
+            }
+            _ => Vec::new(),
+        };
         s.walk(&mut |t| {
             if let Stmt::BufDecl { buf, .. } = t {
-                out.remove(buf);
+                if !(own.contains(&(t as *const Stmt)) && decls[buf] == 1) {
+                    out.remove(buf);
+                }
             }
         });
     }
     out
+}
+
+/// Whether `b` (nested statements included) declares buffer `v`.
+pub fn declared_in_block(b: &Block, v: VarId) -> bool {
+    b.stmts.iter().any(|s| {
+        let mut found = false;
+        s.walk(&mut |t| found |= matches!(t, Stmt::BufDecl { buf, .. } if *buf == v));
+        found
+    })
 }

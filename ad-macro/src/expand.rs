@@ -304,6 +304,51 @@ mod tests {
         assert_eq!(rev.matches(".cos()").count(), 1, "{out}");
     }
 
+    /// A loop whose body declares a buffer first (`let mut h = vec![0.0; m];` per sample) is
+    /// fused: no tape of buffers, no second loop; the adjoint takes the buffer's length in each
+    /// iteration. Declared inside an inner loop, it is not (the outer loop replays).
+    #[test]
+    fn per_iteration_buffers_are_fused() {
+        let expand = |inner: bool| {
+            let decl = quote!(let mut h = vec![0.0; 3];);
+            let (top, nested) = if inner {
+                (quote!(), decl)
+            } else {
+                (decl, quote!())
+            };
+            pretty(
+                quote!(),
+                quote! {
+                    fn f(x: &[f64]) -> f64 {
+                        let mut s = 0.0;
+                        for i in 0..x.len() {
+                            #top
+                            for k in 0..3 {
+                                #nested
+                                h[k] = (x[i] * k as f64).tanh();
+                                s += h[k] * h[k];
+                            }
+                        }
+                        s
+                    }
+                },
+            )
+        };
+        let out = expand(false);
+        let outer_loops = |out: &str| out.matches("for i_").count();
+        assert_eq!(outer_loops(&out), 1, "{out}");
+        assert!(
+            !out.contains("_decls") && out.contains("_bar.fit("),
+            "{out}"
+        );
+        let out = expand(true);
+        assert_eq!(outer_loops(&out), 2, "{out}");
+        assert!(
+            out.contains("_decls") && !out.contains("_bar.fit("),
+            "{out}"
+        );
+    }
+
     /// The store of an adjoint summed in a register, `w_bar.get_mut(j)`, goes through a window
     /// of the shadow taken before the loop, not a check per iteration.
     #[test]

@@ -11,7 +11,8 @@
 //! iteration's values stay in registers. Tapenade calls such loops independent-iterations
 //! loops; here the accumulators' adjoint must also be known before the loop runs.
 //!
-//! A top-level `for` loop (no early exit, no `while` or buffer declaration inside) is fused when:
+//! A top-level `for` loop (no early exit, no `while` inside, buffers declared only at the top
+//! level of its body) is fused when:
 //!
 //! - every variable it writes is the loop's index, an **accumulator** (an active float whose
 //!   every use in the loop is `v = v + e`, `v = e + v` or `v = v - e` with `e` not reading `v`),
@@ -132,7 +133,19 @@ impl Cx<'_> {
     fn loop_plan(&self, l: &Stmt, index: VarId, body: &Block) -> Option<Fused> {
         let f = self.f;
         let mut unsupported = false;
+        // A buffer declared by the body itself, at its top level, is new in every iteration
+        // (`let mut h = vec![0.0; m];` per sample): private, its adjoint zeroed by the
+        // declaration's reverse at the end of each iteration.
+        // (Declared there only: its adjoint's length is the one declaration's.)
+        let mut decls: HashMap<VarId, usize> = HashMap::new();
+        f.body.walk(&mut |s| {
+            if let Stmt::BufDecl { buf, .. } = s {
+                *decls.entry(*buf).or_default() += 1;
+            }
+        });
+        let own: Vec<*const Stmt> = body.stmts.iter().map(|t| t as *const Stmt).collect();
         l.walk(&mut |s| match s {
+            Stmt::BufDecl { buf, .. } if own.contains(&(s as *const Stmt)) && decls[buf] == 1 => {}
             Stmt::While { .. } | Stmt::BufDecl { .. } | Stmt::For { exit: Some(_), .. } => {
                 unsupported = true
             }
@@ -622,6 +635,7 @@ fn touches(s: &Stmt, v: VarId) -> bool {
 ///   an enclosing loop over `lo'..hi` with `lo'` = `lo` or `lo` = 0 (a part of the filled range).
 ///   Elements outside the range are never written, so reading them sees the value from before
 ///   the loop.
+/// - A buffer the body declares: the declaration is the first statement touching it.
 /// - Either: the first statement touching it is a loop in whose body `v` is private, or an `if`
 ///   in each of whose branches it is private (a `let` inside one branch), and nothing after that
 ///   statement in `b` touches it.
@@ -643,6 +657,7 @@ fn private(
             ..
         } if *p == v => !stmt_reads(s).contains(&v),
         Stmt::Set { dst, code, .. } if *dst == v => !code.reads.contains(&v),
+        Stmt::BufDecl { buf, init, .. } if *buf == v => !init.reads.contains(&v),
         Stmt::For { index, .. } if *index == v => true,
         // `let a = if c { .. } else { .. };`: both branches define it first. Or nothing after
         // the `if` touches it and it is private to each branch (a `let` inside one branch).

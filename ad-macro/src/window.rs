@@ -119,7 +119,8 @@ impl Emitter<'_> {
                     }
                     Some(_) => continue,
                 };
-                if !self.fixed_len.contains(&buf) {
+                // (Nor of memory the body declares: it is not there before the loop.)
+                if !self.fixed_len.contains(&buf) || crate::emit::declared_in_block(body, buf) {
                     continue;
                 }
                 // The expression the index stands for: itself, or a counter's definition.

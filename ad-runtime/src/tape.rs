@@ -440,6 +440,17 @@ impl<T: Copy + 'static> Buffer<T> {
             buf: vec![value; len],
         }
     }
+
+    /// Makes the buffer `len` long: as it is when it already is, else `len` copies of `value`.
+    /// (The adjoint of a buffer declared in each iteration of a fused loop: the reverse of the
+    /// declaration zeroes it at the end of every iteration, so only its length can be wrong.)
+    #[inline]
+    pub fn fit(&mut self, value: T, len: usize) {
+        if self.buf.len() != len {
+            self.buf.clear();
+            self.buf.resize(len, value);
+        }
+    }
 }
 
 impl<T: 'static> core::ops::Deref for Buffer<T> {

@@ -1062,6 +1062,7 @@ impl Gen {
         // Near miss (`carried`): filled before the loop, and each iteration reads an element
         // before writing it.
         let mut carried = false;
+        let mut inside = None;
         let private_buf = if self.feat.buffers && self.rng.chance(0.45) {
             let slices: Vec<Arr> = self.arrs().into_iter().filter(|a| !a.mutable).collect();
             let (len, vec) = if !slices.is_empty() && self.rng.chance(0.3) {
@@ -1076,13 +1077,20 @@ impl Gen {
             carried = self.rng.chance(0.12);
             let annotate = self.rng.chance(0.4);
             let bare = !annotate && self.rng.chance(0.5);
-            out.push(Stmt::LetBuf {
+            let decl = Stmt::LetBuf {
                 name: name.clone(),
                 len,
                 annotate,
                 bare,
                 vec: vec.clone(),
-            });
+            };
+            // Or declared by the body itself, first (`let mut h = vec![0.0; n];` per
+            // iteration): new in every iteration.
+            if !carried && self.rng.chance(0.35) {
+                inside = Some(decl);
+            } else {
+                out.push(decl);
+            }
             if carried {
                 out.push(self.fill(&name, len, IExpr::Len(name.clone())));
             }
@@ -1237,6 +1245,10 @@ impl Gen {
         if self.rng.chance(0.1) {
             body.extend(self.stmt());
         }
+        let declared_inside = inside.is_some();
+        if let Some(d) = inside {
+            body.insert(0, d);
+        }
         self.pop();
         (self.no_calls, self.no_if_expr) = saved;
         self.fused_index = saved_index;
@@ -1260,7 +1272,8 @@ impl Gen {
             }
         }
         if let (false, Some((h, _, _))) = (carried, &private_buf) {
-            if self.rng.chance(0.9) {
+            // (One declared inside is out of scope after the loop.)
+            if declared_inside || self.rng.chance(0.9) {
                 self.set_hidden(h, true, true);
             }
         }
