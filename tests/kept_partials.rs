@@ -8,8 +8,9 @@
 //!   alone, the value read by another rule of the same statement, the operand overwritten by
 //!   the statement itself, the other branch, nested branches, `f32`.
 //! - **Windows for carried adjoints** (`Emitter::windows`): the store of an adjoint summed in a
-//!   register, `w_bar.get_mut(j)`, goes through a window of the shadow taken before the loop
-//!   (an inner product's scatter `w_bar[j] += ..` was checked in every iteration).
+//!   register, `w_bar.get_mut(j)` (or at `j + k`), goes through a window of the shadow taken
+//!   before the loop (an inner product's scatter `w_bar[j] += ..` was checked in every
+//!   iteration).
 // Written as users write them for `#[gradient]`: index loops, `let y;` set in both branches.
 #![allow(clippy::needless_range_loop, clippy::needless_late_init)]
 
@@ -106,6 +107,21 @@ fn partial_rows(w: &[f64], x: &[f64], lo: usize, hi: usize) -> f64 {
             p += w[j] * x[i] * (j as f64);
         }
         s += p.tanh();
+    }
+    s
+}
+
+/// Weights at constant offsets in one slice (`w[1 + j]`): the carried store at `j + 1` goes
+/// through a window too.
+#[gradient(wrt(w))]
+fn offset_weights(w: &[f64], x: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..x.len() / 3 {
+        let mut o = w[0];
+        for j in 0..3 {
+            o += w[1 + j] * x[i * 3 + j];
+        }
+        s += o.tanh() * w[4];
     }
     s
 }
@@ -233,6 +249,13 @@ fn scatters_through_windows_match_finite_differences() {
         let mut g = vec![f64::NAN; d];
         let (v, []) = huber_grad(&w, &mut g, &x, &y, 0.8);
         check(|w| huber(w, &x, &y, 0.8), &g, v, &w, "huber");
+    }
+    for n in [0, 1, 4] {
+        let w = data(5, 9);
+        let x = data(3 * n, 90 + n as u64);
+        let mut g = vec![f64::NAN; 5];
+        let (v, []) = offset_weights_grad(&w, &mut g, &x);
+        check(|w| offset_weights(w, &x), &g, v, &w, "offset_weights");
     }
     let w = data(9, 1);
     let x = data(13, 2);

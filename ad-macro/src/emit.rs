@@ -1780,7 +1780,7 @@ pub fn companion(
 }
 
 /// The value of an integer literal token (`1`, `1usize`, `1_000`).
-fn literal_usize(t: &proc_macro2::TokenTree) -> Option<isize> {
+pub(crate) fn literal_usize(t: &proc_macro2::TokenTree) -> Option<isize> {
     match t {
         proc_macro2::TokenTree::Literal(l) => l
             .to_string()

@@ -373,6 +373,25 @@ mod tests {
         assert!(!out.contains("w_1_bar.get_mut("), "{out}");
         assert!(out.contains("&mut w_1_bar[__s..__s + (hi_"), "{out}");
         assert!(out.contains(".get_mut(j_"), "{out}");
+        // At a constant offset (`w[1 + j]`, the store `j.checked_add(1)..get_mut`) too.
+        let out = pretty(
+            quote!(wrt(w)),
+            quote! {
+                fn f(w: &[f64], x: &[f64]) -> f64 {
+                    let mut s = 0.0;
+                    for i in 0..x.len() / 3 {
+                        let mut p = w[0];
+                        for j in 0..3 {
+                            p += w[1 + j] * x[i * 3 + j];
+                        }
+                        s += p.tanh();
+                    }
+                    s
+                }
+            },
+        );
+        assert!(!out.contains("checked_add"), "{out}");
+        assert!(out.contains("let __s = 1 + lo_"), "{out}");
     }
 
     /// A sum down a column (`b[k * n + j]` in the loop over `j`) runs for every `j` at once,

@@ -107,14 +107,16 @@ impl Emitter<'_> {
                 // (`bar.get_mut(i)`, `Emitter::carry_code`) go through one: they are checked
                 // in every iteration otherwise (a scatter `w_bar[j] += ..` in the reverse of an
                 // inner product stayed scalar).
+                // (At `i + k`, `k > 0`, the store is `i.checked_add(k).and_then(..get_mut)`.)
+                let shadow_only =
+                    shadows && self.f.vars[buf].sort == Sort::Slice && self.facts.active[buf];
+                let mut carried_at = None;
                 let plain = match self.offset(at, index) {
                     None => false,
                     Some(0) if self.f.vars[buf].sort == Sort::Buffer => true,
-                    Some(0)
-                        if shadows
-                            && self.f.vars[buf].sort == Sort::Slice
-                            && self.facts.active[buf] =>
-                    {
+                    Some(0) if shadow_only => true,
+                    Some(k) if k > 0 && shadow_only => {
+                        carried_at = Some(format!("{name}+{k}"));
                         true
                     }
                     Some(_) => continue,
@@ -142,7 +144,7 @@ impl Emitter<'_> {
                     continue;
                 }
                 let start = crate::adjoint::replace_ident(expr.tokens.clone(), &name, &quote!(#lo));
-                let key = at.tokens.to_string();
+                let key = carried_at.unwrap_or_else(|| at.tokens.to_string());
                 let mut names = Vec::new();
                 if !plain || written.contains(&buf) {
                     names.push((self.ident(buf).to_string(), written.contains(&buf)));
@@ -340,6 +342,36 @@ fn get_mut_at(toks: &[TokenTree], k: usize) -> Option<TokenStream> {
     }
 }
 
+/// `i.checked_add(k).and_then(|__j| bar.get_mut(__j))` at `toks[k..]` (the store of an adjoint
+/// carried in a register, `Emitter::carry_code`): `bar` and `"i+k"`.
+fn checked_add_at(toks: &[TokenTree], at: usize) -> Option<(String, String)> {
+    let [TokenTree::Ident(i), TokenTree::Punct(d1), TokenTree::Ident(ca), TokenTree::Group(k), TokenTree::Punct(d2), TokenTree::Ident(at_), TokenTree::Group(c)] =
+        toks.get(at..at + 7)?
+    else {
+        return None;
+    };
+    if d1.as_char() != '.' || d2.as_char() != '.' || *ca != "checked_add" || *at_ != "and_then" {
+        return None;
+    }
+    let k: Vec<TokenTree> = k.stream().into_iter().collect();
+    let [k] = k.as_slice() else {
+        return None;
+    };
+    let k = crate::emit::literal_usize(k)?;
+    let c: Vec<TokenTree> = c.stream().into_iter().collect();
+    match c.as_slice() {
+        [TokenTree::Punct(p1), TokenTree::Ident(j), TokenTree::Punct(p2), TokenTree::Ident(bar), ..]
+            if p1.as_char() == '|'
+                && p2.as_char() == '|'
+                && get_mut_at(&c, 3).is_some_and(|g| *j == g.to_string())
+                && c.len() == 7 =>
+        {
+            Some((bar.to_string(), format!("{i}+{k}")))
+        }
+        _ => None,
+    }
+}
+
 /// For each identifier of `names` in `tokens`: `Some(index)` if every occurrence is
 /// `name[index]` or `name.get_mut(index)` with the same `index`, `None` if some occurrence is
 /// anything else.
@@ -349,7 +381,21 @@ fn scan_accesses(
     seen: &mut HashMap<String, Option<String>>,
 ) {
     let toks: Vec<TokenTree> = tokens.clone().into_iter().collect();
+    let mut skip = 0;
     for (k, t) in toks.iter().enumerate() {
+        if skip > 0 {
+            skip -= 1;
+            continue;
+        }
+        if let Some((bar, at)) = checked_add_at(&toks, k).filter(|(b, _)| names.contains(b)) {
+            let at = Some(at);
+            let entry = seen.entry(bar).or_insert_with(|| at.clone());
+            if *entry != at {
+                *entry = None;
+            }
+            skip = 6;
+            continue;
+        }
         match t {
             TokenTree::Ident(id) => {
                 let s = id.to_string();
@@ -383,6 +429,14 @@ fn replace_accesses(tokens: TokenStream, with: Through) -> TokenStream {
     let mut out = Vec::with_capacity(toks.len());
     let mut k = 0;
     while k < toks.len() {
+        if let Some((bar, at)) = checked_add_at(&toks, k) {
+            if let Some((w, at)) = with(&bar, &at) {
+                out.push(TokenTree::Ident(w));
+                out.extend(quote!(.get_mut(#at)));
+                k += 7;
+                continue;
+            }
+        }
         if let (TokenTree::Ident(id), Some(i)) = (&toks[k], get_mut_at(&toks, k)) {
             if let Some((w, at)) = with(&id.to_string(), &i.to_string()) {
                 out.push(TokenTree::Ident(w));
