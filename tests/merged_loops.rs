@@ -69,6 +69,56 @@ fn inner_sum_used_after(x: &[f64]) -> f64 {
     e
 }
 
+/// ½ xᵀAx − bᵀx + λ Σ ln(1 + xᵢ²): the inner sum `ax` used linearly after its loop, so its
+/// adjoint is seeded before the loop and the two passes over the row merge.
+#[gradient(wrt(x))]
+fn quadratic(a: &[f64], b: &[f64], x: &[f64], lambda: f64) -> f64 {
+    let n = x.len();
+    let mut f = 0.0;
+    for i in 0..n {
+        let mut ax = 0.0;
+        for j in 0..n {
+            ax += a[i * n + j] * x[j];
+        }
+        f += 0.5 * x[i] * ax - b[i] * x[i] + lambda * (1.0 + x[i] * x[i]).ln();
+    }
+    f
+}
+
+/// Seeded shapes: the sum starts from an active value, two sums, the sum used twice (by two
+/// accumulators), divided, negated; a scalar read by the use defined between the loop and it
+/// (a near miss: not seeded), and the sum used non-linearly (a near miss).
+#[gradient]
+fn seeded_shapes(x: &[f64]) -> f64 {
+    let n = x.len();
+    let mut e = 0.0;
+    let mut g = 0.0;
+    for i in 0..n {
+        let mut s = x[i] * 0.5;
+        let mut t = 0.0;
+        let w = x[i].cos();
+        for j in 0..n {
+            let d = x[i] - x[j];
+            s += d * d;
+            t += (d * 0.3).sin();
+        }
+        e += -(s / 3.0) * x[i] + t;
+        g += w * t - s;
+        let mut u = 0.0;
+        for j in 0..i {
+            u += x[j] * x[i];
+        }
+        let c = x[i] * 2.0;
+        e += c * u;
+        let mut v = 0.0;
+        for j in 0..n {
+            v += x[j];
+        }
+        g += v * v * 0.01;
+    }
+    e * 0.5 + g
+}
+
 fn pair_hand(p: &[f64], g: &mut [f64]) -> f64 {
     let n = p.len() / 3;
     g.fill(0.0);
@@ -166,6 +216,39 @@ fn merged_shapes_match_finite_differences() {
             |x, g| inner_sum_used_after_grad(x, g).0,
             &x,
             "inner_sum_used_after",
+        );
+    }
+}
+
+#[test]
+fn linearly_used_sums_match_finite_differences() {
+    for n in [1, 2, 5, 12] {
+        let a = data(n * n, 50 + n as u64);
+        let b = data(n, 60 + n as u64);
+        let x = data(n, 70 + n as u64);
+        let mut g = vec![f64::NAN; n];
+        let (v, []) = quadratic_grad(&a, &b, &x, &mut g, 0.3);
+        assert_eq!(v.to_bits(), quadratic(&a, &b, &x, 0.3).to_bits());
+        if let Err(e) = ad::check_gradient(|x| quadratic(&a, &b, x, 0.3), &x, &g, 1e-6) {
+            panic!("quadratic, n {n}: {e}");
+        }
+        // Closed form: ½ (A + Aᵀ) x − b + 2 λ x / (1 + x²).
+        for k in 0..n {
+            let mut want = -b[k] + 0.6 * x[k] / (1.0 + x[k] * x[k]);
+            for j in 0..n {
+                want += 0.5 * (a[k * n + j] + a[j * n + k]) * x[j];
+            }
+            assert!(
+                (g[k] - want).abs() <= 1e-12 * want.abs().max(1.0),
+                "{} vs {want}",
+                g[k]
+            );
+        }
+        check(
+            seeded_shapes,
+            |x, g| seeded_shapes_grad(x, g).0,
+            &x,
+            "seeded_shapes",
         );
     }
 }

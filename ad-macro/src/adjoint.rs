@@ -245,6 +245,12 @@ impl Emitter<'_> {
                 ..
             } => {
                 let g = fixed("__g");
+                // Its part for a merged loop's sum ran before that loop (`Emitter::seed`).
+                let skip = match self.leaf_only.get() {
+                    None => self.leaf_skip.get(site).cloned().unwrap_or_default(),
+                    Some(_) => Vec::new(),
+                };
+                *self.skip_now.borrow_mut() = skip;
                 // The element's index: the index itself if it is one variable, else bound once.
                 let k_ident = fixed("__i");
                 let mut k = quote!(#k_ident);
@@ -405,6 +411,10 @@ impl Emitter<'_> {
                 self.root = None;
                 self.increment = None;
                 self.increment_var.set(None);
+                for v in self.skip_now.take() {
+                    // Its adjoint holds the seed and the loop's part: not known to be zero.
+                    self.zero.borrow_mut().remove(&v);
+                }
                 // Moved into the braces, not copied as `quote!` would.
                 let inner = [head, read_back, restore, recompute]
                     .into_iter()
@@ -762,6 +772,40 @@ impl Emitter<'_> {
             .collect()
     }
 
+    /// The seed of merged loop `id` whose sums are used after it, linearly
+    /// (`Emitter::linear_uses`): for each sum `v`, each use's reverse, adding only to `v`'s
+    /// adjoint, run before
+    /// the loop. What the use reads besides `v` holds its value there already, and `v`'s part
+    /// of the use's partials does not depend on `v`; the temporaries are computed again (the
+    /// use's forward comes after the loop), and nothing is popped.
+    pub fn seed(&mut self, id: SiteId) -> TokenStream {
+        let Some(seeds) = self.seeds.get(&id).cloned() else {
+            return quote!();
+        };
+        let zero = std::mem::take(&mut *self.zero.borrow_mut());
+        let depth = self.depth;
+        self.depth = depth.max(1);
+        let mut out = TokenStream::new();
+        for (v, site) in seeds
+            .into_iter()
+            .flat_map(|(v, uses)| uses.into_iter().map(move |u| (v, u)))
+        {
+            let Some(s) = self.fused_stmt(site) else {
+                continue;
+            };
+            let fresh = self.no_saves.insert(site);
+            self.leaf_only.set(Some(v));
+            out.extend(self.rev_region(s));
+            self.leaf_only.set(None);
+            if fresh {
+                self.no_saves.remove(&site);
+            }
+        }
+        self.depth = depth;
+        *self.zero.borrow_mut() = zero;
+        out
+    }
+
     /// Whether a temporary of the assignment at `site` is kept by its partials, computed by the
     /// forward sweep, rather than by its value: an operation whose partials are expensive
     /// (`Op::partials_expensive`) in a fused loop, outside the loops it nests, whose reverse
@@ -979,7 +1023,15 @@ impl Emitter<'_> {
         match o {
             Operand::Var(v) if self.facts.active[*v] => {
                 let bar = self.bar(*v);
-                if temps.iter().any(|n| n.id == *v) {
+                let temp = temps.iter().any(|n| n.id == *v);
+                // A merged loop's seed, or the rest of the statement (`Emitter::seed`).
+                if !temp
+                    && (self.leaf_only.get().is_some_and(|only| only != *v)
+                        || self.skip_now.borrow().contains(v))
+                {
+                    return quote!();
+                }
+                if temp {
                     // A temporary has one use: its adjoint is this contribution.
                     if let Adj::Expr(e) = contrib {
                         self.temp_adj
@@ -1100,7 +1152,7 @@ impl Emitter<'_> {
             }
             Rhs::Load { buf, index } => {
                 let g = fixed("__g");
-                if self.increment == Some(node.id) {
+                if self.increment == Some(node.id) || self.leaf_only.get().is_some() {
                     return quote!();
                 }
                 if let Some((b, k)) = self.shifted(*buf, index) {

@@ -127,6 +127,17 @@ pub struct Emitter<'a> {
     /// Assignments in merged loops: they keep nothing on `__temps` (the reverse reads the
     /// forward's values in the same iteration).
     pub no_saves: std::collections::BTreeSet<SiteId>,
+    /// Merged loops whose sum is used after them, linearly (`Emitter::linear_uses`): by loop
+    /// id, the sum and the statements using it, whose part for the sum's adjoint runs before
+    /// the loop (the seed).
+    pub seeds: std::collections::HashMap<SiteId, Vec<(VarId, Vec<SiteId>)>>,
+    /// While a seed is emitted: only the adjoint of this variable is added to.
+    pub leaf_only: std::cell::Cell<Option<VarId>>,
+    /// While a statement of `leaf_skip` is emitted: the variables left out.
+    pub skip_now: std::cell::RefCell<Vec<VarId>>,
+    /// Statements (by site) whose reverse leaves out the adjoint of a variable: the seed of a
+    /// merged loop added it already.
+    pub leaf_skip: std::collections::HashMap<SiteId, Vec<VarId>>,
 }
 
 /// What receives a statement's summed partials at the end of its reverse.
@@ -247,6 +258,10 @@ impl<'a> Emitter<'a> {
             fixed_len: fixed_len(f, facts),
             merged: Default::default(),
             capturing: false,
+            seeds: Default::default(),
+            leaf_only: Default::default(),
+            skip_now: Default::default(),
+            leaf_skip: Default::default(),
             captured: None,
             merged_direct: Default::default(),
             no_saves: Default::default(),
@@ -741,9 +756,10 @@ impl<'a> Emitter<'a> {
                             let added: Vec<VarId> =
                                 self.direct.borrow().difference(&before).copied().collect();
                             self.merged_direct.extend(added);
+                            let seed = self.seed(*id);
                             match self.captured.take() {
                                 Some([pre, rev, post]) => quote! {
-                                    #reserve #windows #pre for #i in #iter { #b #rev } #post
+                                    #reserve #windows #seed #pre for #i in #iter { #b #rev } #post
                                 },
                                 None => {
                                     self.merged.remove(id);
@@ -918,7 +934,53 @@ impl<'a> Emitter<'a> {
                 }
                 ok
             };
-            if mine.intersection(&after).all(|v| only_added(*v)) {
+            // A shared variable must be one of the loop's sums, which it only adds to: its
+            // reverse reads that adjoint and writes none of it (an inner loop reading `r`,
+            // followed by `r += x`, would add to `r̄` before the reverse of `r += x` passes `r̄`
+            // on to `x̄`: found by the random programs, seed 263).
+            let only_summed = |v: VarId| {
+                let mut ok = true;
+                s.walk(&mut |t| {
+                    let n = crate::analyse::shallow_reads(t)
+                        .iter()
+                        .filter(|r| **r == v)
+                        .count();
+                    ok &= match t {
+                        Stmt::Assign {
+                            place: Place::Var(w),
+                            temps,
+                            value,
+                            ..
+                        } if *w == v => n == 1 && crate::adjoint::var_increment(temps, value, v),
+                        _ => n == 0,
+                    };
+                });
+                ok
+            };
+            if !mine.intersection(&after).all(|v| only_summed(*v)) {
+                for site in &sites {
+                    self.no_saves.remove(site);
+                }
+                continue;
+            }
+            let shared: Vec<VarId> = mine
+                .intersection(&after)
+                .copied()
+                .filter(|v| !only_added(*v))
+                .collect();
+            let seeds: Option<Vec<(VarId, Vec<SiteId>)>> = shared
+                .iter()
+                .map(|v| self.linear_uses(body, p, *v).map(|uses| (*v, uses)))
+                .collect();
+            if let Some(seeds) = seeds {
+                for (v, uses) in &seeds {
+                    for &u in uses {
+                        self.leaf_skip.entry(u).or_default().push(*v);
+                    }
+                }
+                if !seeds.is_empty() {
+                    self.seeds.insert(*id, seeds);
+                }
                 out.push(*id);
             } else {
                 for site in &sites {
@@ -927,6 +989,90 @@ impl<'a> Emitter<'a> {
             }
         }
         out
+    }
+
+    /// The statements after inner loop `body.stmts[p]` that touch `v`, a sum of that loop, if
+    /// each uses it linearly and its adjoint's part for `v` can run before the loop (the
+    /// quadratic form's `for j { ax += a[i n + j] x[j] } f += 0.5 x[i] ax`: `ax`'s adjoint is
+    /// `0.5 x[i] f̄` whatever `ax` is). Each use is a top-level increment `w = w + e` of an
+    /// accumulator of the fused loop (its adjoint is the same all through the iteration), with
+    /// no call, saving nothing, `v` once in `e` and only through sums, differences, negations,
+    /// products with values that do not depend on `v` and numerators; what the partial in `v`
+    /// reads (those factors and denominators) is not written from the loop to the use. `v`
+    /// itself is a float defined before the loop in the body and not written after it. By
+    /// site.
+    fn linear_uses(&self, body: &Block, p: usize, v: VarId) -> Option<Vec<SiteId>> {
+        if self.f.vars[v].sort != Sort::Float {
+            return None;
+        }
+        let accs: Vec<VarId> = self
+            .facts
+            .fused
+            .values()
+            .flat_map(|plan| plan.accs.iter().map(|(a, _)| *a))
+            .collect();
+        let defined_before = body.stmts[..p].iter().any(|t| {
+            let mut w = std::collections::BTreeSet::new();
+            crate::analyse::writes(t, &mut w);
+            w.contains(&v)
+        });
+        if !defined_before {
+            return None;
+        }
+        let mut uses = Vec::new();
+        for (q, t) in body.stmts.iter().enumerate().skip(p + 1) {
+            let mut reads = Vec::new();
+            crate::analyse::deep_reads(t, &mut reads);
+            let mut written = std::collections::BTreeSet::new();
+            crate::analyse::writes(t, &mut written);
+            if written.contains(&v) {
+                return None;
+            }
+            if !reads.contains(&v) {
+                continue;
+            }
+            let Stmt::Assign {
+                site,
+                place: Place::Var(w),
+                temps,
+                value,
+                ..
+            } = t
+            else {
+                return None;
+            };
+            if *w == v
+                || !accs.contains(w)
+                || !crate::adjoint::var_increment(temps, value, *w)
+                || self.facts.save[*site] != Save::No
+                || temps.iter().any(|n| matches!(n.rhs, Rhs::Call { .. }))
+            {
+                return None;
+            }
+            // What the partial in `v` reads holds the same value before the loop.
+            let coefficient = linear_in(temps, value, v)?;
+            let mut between = std::collections::BTreeSet::new();
+            for u in &body.stmts[p..q] {
+                crate::analyse::writes(u, &mut between);
+            }
+            if coefficient.iter().any(|r| between.contains(r)) {
+                return None;
+            }
+            uses.push(*site);
+        }
+        (!uses.is_empty()).then_some(uses)
+    }
+
+    /// The top-level statement of a fused loop's body at `site`.
+    pub(crate) fn fused_stmt(&self, site: SiteId) -> Option<&'a Stmt> {
+        let f: &'a Func = self.f;
+        f.body.stmts.iter().find_map(|s| match s {
+            Stmt::For { id, body, .. } if self.facts.fused.contains_key(id) => body
+                .stmts
+                .iter()
+                .find(|t| matches!(t, Stmt::Assign { site: u, .. } if *u == site)),
+            _ => None,
+        })
     }
 
     /// A fused loop (`fuse.rs`): each iteration runs its forward, then its reverse with the
@@ -972,7 +1118,9 @@ impl<'a> Emitter<'a> {
         if let Some(d) = &plan.deferred {
             let t = &self.t;
             for &v in &d.scalars {
-                let private = format_ident!("{}_unscaled", self.bar(v), span = Span::mixed_site());
+                // (Per loop: two loops deferring the same sum may read the same scalar.)
+                let private =
+                    format_ident!("{}_unscaled{}", self.bar(v), id, span = Span::mixed_site());
                 decls.push(quote!(let mut #private: #t = 0.0;));
                 swapped.push((v, std::mem::replace(&mut self.names[v].1, private)));
             }
@@ -1945,6 +2093,77 @@ fn fixed_len(f: &Func, facts: &Facts) -> std::collections::BTreeSet<VarId> {
         });
     }
     out
+}
+
+/// If the expression `value` (over `temps`) is linear in `v`, which it reads once, what its
+/// partial in `v` reads: every node on the path from the value to `v` is a sum, difference or
+/// negation, a product whose other factor does not depend on `v`, or a quotient with `v` in
+/// the numerator only, and the partial is the product of those other factors and the
+/// reciprocals of those denominators (the variables, buffers and indices they read).
+fn linear_in(temps: &[Node], value: &Operand, v: VarId) -> Option<Vec<VarId>> {
+    use crate::intrinsics::Op;
+    let pos = |id: VarId| temps.iter().position(|n| n.id == id);
+    // How many times `o` reaches `v`.
+    fn count(temps: &[Node], o: &Operand, v: VarId) -> usize {
+        match o.var() {
+            Some(id) if id == v => 1,
+            Some(id) => match temps.iter().find(|n| n.id == id).map(|n| &n.rhs) {
+                Some(Rhs::Op { args, .. }) => args.iter().map(|a| count(temps, a, v)).sum(),
+                Some(Rhs::Call { args, .. }) => args
+                    .iter()
+                    .map(|a| match a {
+                        CallArg::Float(o) => count(temps, o, v),
+                        _ => 0,
+                    })
+                    .sum(),
+                _ => 0,
+            },
+            None => 0,
+        }
+    }
+    // Everything `o` reads.
+    fn reads(temps: &[Node], o: &Operand, out: &mut Vec<VarId>) {
+        let Some(id) = o.var() else {
+            return;
+        };
+        match temps.iter().find(|n| n.id == id).map(|n| &n.rhs) {
+            Some(Rhs::Op { args, .. }) => args.iter().for_each(|a| reads(temps, a, out)),
+            Some(Rhs::Load { buf, index }) => {
+                out.push(*buf);
+                out.extend(&index.reads);
+            }
+            Some(Rhs::Expr(c)) => out.extend(&c.reads),
+            Some(Rhs::Call { .. }) => out.push(id),
+            None => out.push(id),
+        }
+    }
+    if count(temps, value, v) != 1 {
+        return None;
+    }
+    let mut coefficient = Vec::new();
+    let mut at = value.clone();
+    loop {
+        let id = at.var()?;
+        if id == v {
+            return Some(coefficient);
+        }
+        let Rhs::Op { op, args, .. } = &temps[pos(id)?].rhs else {
+            return None;
+        };
+        let k = args.iter().position(|a| count(temps, a, v) == 1)?;
+        match (op, k) {
+            (Op::Add | Op::Sub | Op::Neg, _) => {}
+            (Op::Mul, _) | (Op::Div, 0) => {
+                for (j, a) in args.iter().enumerate() {
+                    if j != k {
+                        reads(temps, a, &mut coefficient);
+                    }
+                }
+            }
+            _ => return None,
+        }
+        at = args[k].clone();
+    }
 }
 
 /// Whether `b` (nested statements included) declares buffer `v`.

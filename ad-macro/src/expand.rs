@@ -261,8 +261,12 @@ mod tests {
         // The pairs' terms summed into `e` itself: merged.
         let (loops, pushes, out) = expand(quote!(e), quote!(0.0 * s));
         assert_eq!((loops, pushes), (1, false), "{out}");
-        // Into `s`, read after the inner loop: two loops, `tanh` kept for the reverse.
-        let (loops, pushes, out) = expand(quote!(s), quote!(s));
+        // Into `s`, used linearly after the inner loop: merged, `s`'s adjoint seeded before it
+        // (`Emitter::seed`).
+        let (loops, pushes, out) = expand(quote!(s), quote!(0.5 * x[i] * s));
+        assert_eq!((loops, pushes), (1, false), "{out}");
+        // Used non-linearly: two loops, `tanh` kept for the reverse.
+        let (loops, pushes, out) = expand(quote!(s), quote!(s * s));
         assert_eq!((loops, pushes), (2, true), "{out}");
     }
 
@@ -588,7 +592,7 @@ mod tests {
             "{out}"
         );
         assert_eq!(
-            out.matches("c_2_bar += __g * c_2_bar_unscaled;").count(),
+            out.matches("c_2_bar += __g * c_2_bar_unscaled4;").count(),
             1,
             "{out}"
         );
