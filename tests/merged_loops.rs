@@ -119,6 +119,27 @@ fn seeded_shapes(x: &[f64]) -> f64 {
     e * 0.5 + g
 }
 
+/// Near miss: the use increments `w`, an accumulator of the first loop but private to the
+/// second, whose adjoint is set by `s += w * w` after it: not seeded.
+#[gradient]
+fn private_target(x: &[f64]) -> f64 {
+    let mut w = 0.0;
+    for i in 0..x.len() {
+        w += x[i];
+    }
+    let mut s = w;
+    for i in 0..x.len() {
+        w = x[i];
+        let mut ax = 0.0;
+        for j in 0..x.len() {
+            ax += x[j] * 0.5;
+        }
+        w += 2.0 * ax;
+        s += w * w;
+    }
+    s
+}
+
 fn pair_hand(p: &[f64], g: &mut [f64]) -> f64 {
     let n = p.len() / 3;
     g.fill(0.0);
@@ -249,6 +270,12 @@ fn linearly_used_sums_match_finite_differences() {
             |x, g| seeded_shapes_grad(x, g).0,
             &x,
             "seeded_shapes",
+        );
+        check(
+            private_target,
+            |x, g| private_target_grad(x, g).0,
+            &x,
+            "private_target",
         );
     }
 }

@@ -245,12 +245,6 @@ impl Emitter<'_> {
                 ..
             } => {
                 let g = fixed("__g");
-                // Its part for a merged loop's sum ran before that loop (`Emitter::seed`).
-                let skip = match self.leaf_only.get() {
-                    None => self.leaf_skip.get(site).cloned().unwrap_or_default(),
-                    Some(_) => Vec::new(),
-                };
-                *self.skip_now.borrow_mut() = skip;
                 // The element's index: the index itself if it is one variable, else bound once.
                 let k_ident = fixed("__i");
                 let mut k = quote!(#k_ident);
@@ -300,6 +294,11 @@ impl Emitter<'_> {
                 if !active {
                     return quote!({ #head #restore });
                 }
+                // Its part for a merged loop's sum ran before that loop (`Emitter::seed`).
+                *self.skip_now.borrow_mut() = match self.leaf_only.get() {
+                    None => self.leaf_skip.get(site).cloned().unwrap_or_default(),
+                    Some(_) => Vec::new(),
+                };
                 // The result of the last operation, read back before the restore.
                 let root = crate::analyse::reused_root(self.facts, s);
                 let y = fixed("__y");
@@ -415,6 +414,8 @@ impl Emitter<'_> {
                     // Its adjoint holds the seed and the loop's part: not known to be zero.
                     self.zero.borrow_mut().remove(&v);
                 }
+                // (Per statement: a node whose adjoint was not reached leaves its mark here.)
+                self.popped_calls.borrow_mut().clear();
                 // Moved into the braces, not copied as `quote!` would.
                 let inner = [head, read_back, restore, recompute]
                     .into_iter()

@@ -763,6 +763,16 @@ impl<'a> Emitter<'a> {
                                 },
                                 None => {
                                     self.merged.remove(id);
+                                    // Not merged: its uses' reverses keep their whole part.
+                                    if let Some(seeds) = self.seeds.remove(id) {
+                                        for (v, uses) in seeds {
+                                            for u in uses {
+                                                if let Some(skip) = self.leaf_skip.get_mut(&u) {
+                                                    skip.retain(|w| *w != v);
+                                                }
+                                            }
+                                        }
+                                    }
                                     quote!(#reserve #windows for #i in #iter { #b })
                                 }
                             }
@@ -1005,12 +1015,18 @@ impl<'a> Emitter<'a> {
         if self.f.vars[v].sort != Sort::Float {
             return None;
         }
+        // The accumulators of the fused loop whose body this is.
         let accs: Vec<VarId> = self
-            .facts
-            .fused
-            .values()
-            .flat_map(|plan| plan.accs.iter().map(|(a, _)| *a))
-            .collect();
+            .f
+            .body
+            .stmts
+            .iter()
+            .find_map(|s| match s {
+                Stmt::For { id, body: b, .. } if std::ptr::eq(b, body) => self.facts.fused.get(id),
+                _ => None,
+            })
+            .map(|plan| plan.accs.iter().map(|(a, _)| *a).collect())
+            .unwrap_or_default();
         let defined_before = body.stmts[..p].iter().any(|t| {
             let mut w = std::collections::BTreeSet::new();
             crate::analyse::writes(t, &mut w);
