@@ -9,7 +9,10 @@
 // `vec!` where an array would do: the per-sample `Vec` is the case tested.
 #![allow(clippy::needless_range_loop, clippy::useless_vec)]
 
+mod common;
+
 use ad::gradient;
+use common::{check, data};
 
 /// 3-4-4-1 tanh network, squared loss; activations in buffers declared per sample.
 #[gradient(wrt(w))]
@@ -95,29 +98,6 @@ fn nested_declaration(x: &[f64]) -> f64 {
         }
     }
     s
-}
-
-fn data(len: usize, seed: u64) -> Vec<f64> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(1);
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            ((state >> 11) as f64 / (1u64 << 53) as f64) * 4.0 - 2.0
-        })
-        .collect()
-}
-
-fn check(f: impl Fn(&[f64]) -> f64, g: &[f64], v: f64, x: &[f64], what: &str) {
-    assert_eq!(
-        v.to_bits(),
-        f(x).to_bits(),
-        "{what}: the value is the function's"
-    );
-    if let Err(e) = ad::check_gradient(&f, x, g, 1e-6) {
-        panic!("{what}, len {}: {e}", x.len());
-    }
 }
 
 #[test]

@@ -14,7 +14,10 @@
 // Written as users write them for `#[gradient]`: index loops, `let y;` set in both branches.
 #![allow(clippy::needless_range_loop, clippy::needless_late_init)]
 
+mod common;
+
 use ad::gradient;
+use common::{check, data};
 
 /// A rotation by angle θ = |r| when θ ≠ 0, as bundle adjustment's: `cos θ` and `sin θ` side
 /// by side in one branch.
@@ -124,29 +127,6 @@ fn offset_weights(w: &[f64], x: &[f64]) -> f64 {
         s += o.tanh() * w[4];
     }
     s
-}
-
-fn data(len: usize, seed: u64) -> Vec<f64> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(1);
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            ((state >> 11) as f64 / (1u64 << 53) as f64) * 4.0 - 2.0
-        })
-        .collect()
-}
-
-fn check(f: impl Fn(&[f64]) -> f64, g: &[f64], v: f64, x: &[f64], what: &str) {
-    assert_eq!(
-        v.to_bits(),
-        f(x).to_bits(),
-        "{what}: the value is the function's"
-    );
-    if let Err(e) = ad::check_gradient(&f, x, g, 1e-6) {
-        panic!("{what}, len {}: {e}", x.len());
-    }
 }
 
 #[test]

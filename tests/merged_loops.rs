@@ -7,7 +7,10 @@
 //! and for near misses left as two loops.
 #![allow(clippy::needless_range_loop)]
 
+mod common;
+
 use ad::gradient;
+use common::data;
 
 /// Σ_{i<j} 1 / sqrt(|pᵢ − pⱼ|² + 0.1) over points in 3-D.
 #[gradient]
@@ -164,18 +167,7 @@ fn pair_hand(p: &[f64], g: &mut [f64]) -> f64 {
     e
 }
 
-fn data(len: usize, seed: u64) -> Vec<f64> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(1);
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            ((state >> 11) as f64 / (1u64 << 53) as f64) * 4.0 - 2.0
-        })
-        .collect()
-}
-
+/// Runs `grad` at `x` and checks it (`common::check`); the gradient.
 fn check(
     f: impl Fn(&[f64]) -> f64,
     grad: impl Fn(&[f64], &mut [f64]) -> f64,
@@ -184,14 +176,7 @@ fn check(
 ) -> Vec<f64> {
     let mut g = vec![f64::NAN; x.len()];
     let v = grad(x, &mut g);
-    assert_eq!(
-        v.to_bits(),
-        f(x).to_bits(),
-        "{what}: the value is the function's"
-    );
-    if let Err(e) = ad::check_gradient(&f, x, &g, 1e-6) {
-        panic!("{what}, len {}: {e}", x.len());
-    }
+    common::check(f, &g, v, x, what);
     g
 }
 
