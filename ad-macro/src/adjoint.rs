@@ -361,7 +361,13 @@ impl Emitter<'_> {
                 *self.leaves.borrow_mut() = Some(Vec::new());
                 self.temp_adj.borrow_mut().clear();
                 body.push(self.accumulate(temps, value, Adj::One(false)));
-                let reached = self.reached_temps(temps, value);
+                let mut reached = self.reached_temps(temps, value);
+                if let Some(v) = self.leaf_only.get() {
+                    // A seed needs only the nodes on the way to `v`.
+                    for (r, l) in reached.iter_mut().zip(leads_to(temps, v)) {
+                        *r &= l;
+                    }
+                }
                 for (node, _) in temps.iter().zip(&reached).rev().filter(|(_, r)| **r) {
                     body.push(self.node_adjoint(temps, node));
                 }
@@ -928,8 +934,10 @@ impl Emitter<'_> {
     pub fn read_temps(&self, temps: &[Node], root: Option<VarId>) -> Vec<bool> {
         let mut need = vec![false; temps.len()];
         let pos = |id: VarId| temps.iter().position(|n| n.id == id);
+        // (A seed, `Emitter::seed`, runs only the rules on the way to its variable.)
+        let leads = self.leaf_only.get().map(|v| leads_to(temps, v));
         for (k, node) in temps.iter().enumerate() {
-            if !self.facts.active[node.id] {
+            if !self.facts.active[node.id] || leads.as_ref().is_some_and(|l| !l[k]) {
                 continue;
             }
             match &node.rhs {
@@ -1241,6 +1249,22 @@ impl Emitter<'_> {
             Rhs::Expr(_) => quote!(),
         }
     }
+}
+
+/// Which temporaries of a statement are operations that read `v`, directly or through other
+/// such temporaries (children come first).
+fn leads_to(temps: &[Node], v: VarId) -> Vec<bool> {
+    let mut leads = vec![false; temps.len()];
+    for k in 0..temps.len() {
+        leads[k] = match &temps[k].rhs {
+            Rhs::Op { args, .. } => args
+                .iter()
+                .filter_map(Operand::var)
+                .any(|w| w == v || temps[..k].iter().zip(&leads).any(|(n, l)| *l && n.id == w)),
+            _ => false,
+        };
+    }
+    leads
 }
 
 /// In `x[i] = x[i] + e` (or `e + x[i]`, as `x[i] += e` lowers), the temporary that loads the

@@ -1109,10 +1109,11 @@ impl<'a> Emitter<'a> {
         let index = *index;
         let plan = &self.facts.fused[id];
         let mut decls = Vec::new();
+        let own = crate::fuse::own_buffers(self.f, body);
         for &v in &plan.touched {
             if !self.early[v] {
                 self.early[v] = true;
-                decls.push(if self.declared_in(v, body) {
+                decls.push(if own.contains(&v) && self.f.vars[v].array_len.is_none() {
                     // Sized by the declaration, in each iteration (`Buffer::fit`).
                     let (bar, t) = (self.bar(v), &self.t);
                     quote!(let mut #bar = ::ad::__private::Buffer::filled(0.0 as #t, 0);)
@@ -1262,15 +1263,6 @@ impl<'a> Emitter<'a> {
             #(#flush)*
             #(#reset)*
         }
-    }
-
-    /// Whether `v` is a buffer (not an array) declared by a statement of `body`'s top level.
-    fn declared_in(&self, v: VarId, body: &Block) -> bool {
-        self.f.vars[v].array_len.is_none()
-            && body
-                .stmts
-                .iter()
-                .any(|s| matches!(s, Stmt::BufDecl { buf, .. } if *buf == v))
     }
 
     /// The code that sets `v`, if `v` is set once, at the function's top level.
@@ -2084,25 +2076,19 @@ fn fixed_len(f: &Func, facts: &Facts) -> std::collections::BTreeSet<VarId> {
         .filter(|(_, v)| v.sort == Sort::Slice || v.sort == Sort::Buffer)
         .map(|(id, _)| id)
         .collect();
-    let mut decls: std::collections::HashMap<VarId, usize> = Default::default();
-    f.body.walk(&mut |t| {
-        if let Stmt::BufDecl { buf, .. } = t {
-            *decls.entry(*buf).or_default() += 1;
-        }
-    });
     for s in &f.body.stmts {
         if let Stmt::BufDecl { .. } = s {
             continue;
         }
-        let own: Vec<*const Stmt> = match s {
+        let own = match s {
             Stmt::For { id, body, .. } if facts.fused.contains_key(id) => {
-                body.stmts.iter().map(|t| t as *const Stmt).collect()
+                crate::fuse::own_buffers(f, body)
             }
-            _ => Vec::new(),
+            _ => Default::default(),
         };
         s.walk(&mut |t| {
             if let Stmt::BufDecl { buf, .. } = t {
-                if !(own.contains(&(t as *const Stmt)) && decls[buf] == 1) {
+                if !own.contains(buf) {
                     out.remove(buf);
                 }
             }

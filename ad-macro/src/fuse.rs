@@ -136,16 +136,9 @@ impl Cx<'_> {
         // A buffer declared by the body itself, at its top level, is new in every iteration
         // (`let mut h = vec![0.0; m];` per sample): private, its adjoint zeroed by the
         // declaration's reverse at the end of each iteration.
-        // (Declared there only: its adjoint's length is the one declaration's.)
-        let mut decls: HashMap<VarId, usize> = HashMap::new();
-        f.body.walk(&mut |s| {
-            if let Stmt::BufDecl { buf, .. } = s {
-                *decls.entry(*buf).or_default() += 1;
-            }
-        });
-        let own: Vec<*const Stmt> = body.stmts.iter().map(|t| t as *const Stmt).collect();
+        let own = own_buffers(f, body);
         l.walk(&mut |s| match s {
-            Stmt::BufDecl { buf, .. } if own.contains(&(s as *const Stmt)) && decls[buf] == 1 => {}
+            Stmt::BufDecl { buf, .. } if own.contains(buf) => {}
             Stmt::While { .. } | Stmt::BufDecl { .. } | Stmt::For { exit: Some(_), .. } => {
                 unsupported = true
             }
@@ -622,6 +615,25 @@ fn touches(s: &Stmt, v: VarId) -> bool {
         found = found || touch_reads(t).contains(&v) || shallow_writes(t).contains(&v);
     });
     found
+}
+
+/// Buffers declared by a statement at the top level of loop body `body` and nowhere else in
+/// `f`: new in every iteration, with one declaration's length (a fused loop's private buffers,
+/// whose adjoints take that length, `Buffer::fit`).
+pub fn own_buffers(f: &Func, body: &Block) -> BTreeSet<VarId> {
+    let mut decls: HashMap<VarId, usize> = HashMap::new();
+    f.body.walk(&mut |s| {
+        if let Stmt::BufDecl { buf, .. } = s {
+            *decls.entry(*buf).or_default() += 1;
+        }
+    });
+    body.stmts
+        .iter()
+        .filter_map(|s| match s {
+            Stmt::BufDecl { buf, .. } if decls[buf] == 1 => Some(*buf),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Whether every read of `v` in an iteration of block `b` sees a value written earlier in the
