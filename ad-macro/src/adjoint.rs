@@ -211,13 +211,48 @@ impl Emitter<'_> {
             }
             self.record = record;
         }
+        // Loops whose reverse runs in a later loop's, jammed (`jam.rs`).
+        let mut jammed = Vec::new();
         for s in b.stmts.iter().rev() {
+            if let Stmt::For { id, .. } = s {
+                if jammed.contains(id) {
+                    continue;
+                }
+                if let Some(jam) = self.jam_of(*id) {
+                    jammed.extend(jam.members.iter().copied());
+                    out.push(self.rev_stmt(&jam.stmt));
+                    continue;
+                }
+            }
             if self.facts.relevant(self.f, s) {
                 out.push(self.rev_stmt(s));
             }
         }
         // Moved, not copied as `quote!` would (expansion time grows with tokens copied).
         TokenStream::from_iter(out)
+    }
+
+    /// The jam whose reverse runs in place of loop `id`'s (`jam.rs`), unless one of its loops
+    /// is reversed another way here (merged with its forward, or captured for that) or more
+    /// than one keeps results on `__temps`, whose pops must stay in order.
+    fn jam_of(&self, id: SiteId) -> Option<std::rc::Rc<crate::jam::Jam>> {
+        let jam = self.jams.get(&id)?;
+        let Stmt::For { body, .. } = &jam.stmt else {
+            return None;
+        };
+        let mut rest = body.stmts.as_slice();
+        let mut pushing = 0;
+        for &k in &jam.parts {
+            let (part, after) = rest.split_at(k.min(rest.len()));
+            let mut pushes = false;
+            for s in part {
+                s.walk(&mut |t| pushes = pushes || self.pushes_temps(t));
+            }
+            pushing += usize::from(pushes);
+            rest = after;
+        }
+        let merged = jam.members.iter().any(|m| self.merged.contains(m));
+        (!self.capturing && !merged && pushing <= 1).then(|| jam.clone())
     }
 
     pub(crate) fn rev_stmt(&mut self, s: &Stmt) -> TokenStream {

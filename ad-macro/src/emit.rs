@@ -138,6 +138,9 @@ pub struct Emitter<'a> {
     /// Statements (by site) whose reverse leaves out the adjoint of a variable: the seed of a
     /// merged loop added it already.
     pub leaf_skip: std::collections::HashMap<SiteId, Vec<VarId>>,
+    /// Runs of adjacent loops whose reverses run as one loop (`jam.rs`), by the id of the
+    /// last loop of each.
+    pub jams: std::collections::HashMap<SiteId, std::rc::Rc<crate::jam::Jam>>,
 }
 
 /// What receives a statement's summed partials at the end of its reverse.
@@ -262,6 +265,7 @@ impl<'a> Emitter<'a> {
             leaf_only: Default::default(),
             skip_now: Default::default(),
             leaf_skip: Default::default(),
+            jams: crate::jam::plan(f, facts),
             captured: None,
             merged_direct: Default::default(),
             no_saves: Default::default(),

@@ -14,6 +14,7 @@ mod fuse;
 mod interchange;
 mod intrinsics;
 mod ir;
+mod jam;
 mod lower;
 #[cfg(test)]
 mod robustness;

@@ -1,0 +1,222 @@
+//! Adjacent loops over the same range whose reverses run as one loop (`jam.rs`): GMM's
+//! `xc[j] = x[j] - mu[j]` then `y[j] = q[j] * xc[j]`, three stages in a row, a loop that
+//! overwrites what the one before it read, an inner loop in a jammed body; and near misses left
+//! as separate loops (a neighbour's element, a scalar carried from one loop to the next,
+//! different bounds, memory both loops write). The value is the function's, to the bit, and the
+//! gradient matches central finite differences, for lengths 1 to 7 (empty ranges included).
+#![allow(clippy::needless_range_loop, clippy::assign_op_pattern)]
+
+mod common;
+
+use ad::gradient;
+use common::data;
+
+/// GMM's inner loops: centre a point, scale it, sum its squares; `p` holds the n points of
+/// dimension d, then μ, then q.
+#[gradient]
+fn centred_norms(p: &[f64], d: usize) -> f64 {
+    let n = (p.len() - 2 * d) / d;
+    let mut xc = vec![0.0; d];
+    let mut y = vec![0.0; d];
+    let mut total = 0.0;
+    for i in 0..n {
+        for j in 0..d {
+            xc[j] = p[i * d + j] - p[n * d + j];
+        }
+        for j in 0..d {
+            y[j] = p[n * d + d + j].exp() * xc[j];
+        }
+        let mut s = 0.0;
+        for j in 0..d {
+            s += y[j] * y[j];
+        }
+        total += (-0.5 * s).exp();
+    }
+    total.ln()
+}
+
+/// Three elementwise stages in a row, the last summed.
+#[gradient]
+fn three_stages(x: &[f64]) -> f64 {
+    let n = x.len();
+    let mut a = vec![0.0; n];
+    let mut b = vec![0.0; n];
+    let mut c = vec![0.0; n];
+    let mut s = 0.0;
+    for r in 0..3 {
+        for j in 0..n {
+            a[j] = x[j] * (r as f64 + 0.5) + c[j];
+        }
+        for j in 0..n {
+            b[j] = a[j] * a[j] + 0.25;
+        }
+        for j in 0..n {
+            c[j] = b[j].sqrt() * a[j];
+        }
+        for j in 0..n {
+            s += c[j];
+        }
+    }
+    s
+}
+
+/// The second loop overwrites the elements the first read: the reverse of each iteration
+/// restores `y[j]` before the first body's reverse reads it.
+#[gradient]
+fn overwrite_after_read(x: &[f64]) -> f64 {
+    let n = x.len();
+    let mut y = vec![0.0; n];
+    let mut a = vec![0.0; n];
+    let mut s = 0.0;
+    for j in 0..n {
+        y[j] = x[j].sin();
+    }
+    for r in 0..2 {
+        for j in 0..n {
+            a[j] = y[j] * x[j] + r as f64;
+        }
+        for j in 0..n {
+            y[j] = (a[j] * 0.5).cos();
+        }
+        for j in 0..n {
+            s += a[j] * y[j];
+        }
+    }
+    s
+}
+
+/// A hidden layer and its activation: the first body sums a row in an inner loop.
+#[gradient]
+fn layer(p: &[f64], m: usize) -> f64 {
+    // p: x (m), then W (m × m), then v (m).
+    let mut h = vec![0.0; m];
+    let mut o = vec![0.0; m];
+    let mut total = 0.0;
+    for _ in 0..2 {
+        for j in 0..m {
+            let mut t = 0.0;
+            for k in 0..m {
+                t += p[m + j * m + k] * p[k];
+            }
+            h[j] = t;
+        }
+        for j in 0..m {
+            o[j] = h[j].tanh() * p[m + m * m + j];
+        }
+        for j in 0..m {
+            total += o[j] * o[j];
+        }
+    }
+    total
+}
+
+/// Near misses, each left as two loops: a neighbour's element, a scalar carried into the next
+/// loop, different bounds, memory written by both.
+#[gradient]
+fn near_misses(x: &[f64]) -> f64 {
+    let n = x.len();
+    let mut a = vec![0.0; n];
+    let mut b = vec![0.0; n];
+    let mut s = 0.0;
+    for j in 0..n {
+        a[j] = x[j] * x[j];
+    }
+    for j in 0..n {
+        b[j] = a[(j + 1) % n] * x[j];
+    }
+    let mut t = 0.0;
+    for j in 0..n {
+        t += b[j];
+    }
+    for j in 0..n {
+        a[j] = b[j] * t;
+    }
+    for j in 1..n {
+        b[j] = a[j - 1].sin();
+    }
+    for j in 1..n {
+        b[j] = b[j] * a[j];
+    }
+    for j in 0..n {
+        s += a[j] + b[j];
+    }
+    s
+}
+
+/// Jammed loops inside a branch taken by some iterations only.
+#[gradient]
+fn in_a_branch(x: &[f64]) -> f64 {
+    let n = x.len();
+    let mut a = vec![0.0; n];
+    let mut b = vec![0.0; n];
+    let mut s = 0.0;
+    for r in 0..3 {
+        if r != 1 {
+            for j in 0..n {
+                a[j] = x[j] + b[j];
+            }
+            for j in 0..n {
+                b[j] = (a[j] * x[j]).exp() * 0.5;
+            }
+        }
+        for j in 0..n {
+            s += b[j] * a[j];
+        }
+    }
+    s
+}
+
+#[test]
+fn gmm_inner_loops_match_finite_differences() {
+    for d in 1..=4 {
+        for n in [0, 1, 3] {
+            let p = data(n * d + 2 * d, 10 * d as u64 + n as u64);
+            let f = |p: &[f64]| centred_norms(p, d);
+            let mut g = vec![f64::NAN; p.len()];
+            let (v, []) = centred_norms_grad(&p, &mut g, d);
+            if n == 0 {
+                // ln 0: the value is −∞ and the gradient is not finite.
+                assert_eq!(v, f(&p));
+                continue;
+            }
+            common::check(f, &g, v, &p, "centred_norms");
+        }
+    }
+}
+
+#[test]
+fn jammed_stages_match_finite_differences() {
+    for n in 0..=7 {
+        let x = data(n, 30 + n as u64);
+        let mut g = vec![f64::NAN; n];
+        let (v, []) = three_stages_grad(&x, &mut g);
+        common::check(three_stages, &g, v, &x, "three_stages");
+        let mut g = vec![f64::NAN; n];
+        let (v, []) = overwrite_after_read_grad(&x, &mut g);
+        common::check(overwrite_after_read, &g, v, &x, "overwrite_after_read");
+        // (Small inputs: exp of exp grows past what finite differences resolve.)
+        let small: Vec<f64> = x.iter().map(|v| 0.25 * v).collect();
+        let mut g = vec![f64::NAN; n];
+        let (v, []) = in_a_branch_grad(&small, &mut g);
+        common::check(in_a_branch, &g, v, &small, "in_a_branch");
+        if n > 0 {
+            let mut g = vec![f64::NAN; n];
+            let (v, []) = near_misses_grad(&x, &mut g);
+            common::check(near_misses, &g, v, &x, "near_misses");
+        }
+    }
+}
+
+#[test]
+fn jammed_layer_matches_finite_differences() {
+    for m in 0..=5 {
+        let p = data(m + m * m + m, 50 + m as u64)
+            .into_iter()
+            .map(|v| 0.5 * v)
+            .collect::<Vec<_>>();
+        let f = |p: &[f64]| layer(p, m);
+        let mut g = vec![f64::NAN; p.len()];
+        let (v, []) = layer_grad(&p, &mut g, m);
+        common::check(f, &g, v, &p, "layer");
+    }
+}
