@@ -1,6 +1,7 @@
 //! Adjacent loops over the same range whose reverses run as one loop (`jam.rs`): GMM's
 //! `xc[j] = x[j] - mu[j]` then `y[j] = q[j] * xc[j]`, three stages in a row, a loop that
-//! overwrites what the one before it read, an inner loop in a jammed body; and near misses left
+//! overwrites what the one before it read, an inner loop in a jammed body, an MLP's `out = b2`
+//! between its two loops; and near misses left
 //! as separate loops (a neighbour's element, a scalar carried from one loop to the next,
 //! different bounds, memory both loops write). The value is the function's, to the bit, and the
 //! gradient matches central finite differences, for lengths 1 to 7 (empty ranges included).
@@ -110,6 +111,39 @@ fn layer(p: &[f64], m: usize) -> f64 {
     total
 }
 
+/// An MLP over samples: `out = b2` between the hidden layer's loop and the output's sum moves
+/// before both (their reverse is one loop); `out0 = h[0]`, which reads the layer, does not.
+#[gradient]
+fn mlp_like(p: &[f64], m: usize) -> f64 {
+    // p: W1 (m × 3), b1 (m), w2 (m), b2, then 4 samples of 3 inputs and a target each.
+    let mut h = vec![0.0; m];
+    let mut loss = 0.0;
+    for s in 0..4 {
+        let x = 5 * m + 1 + 4 * s;
+        for j in 0..m {
+            let mut z = p[3 * m + j];
+            for i in 0..3 {
+                z += p[j * 3 + i] * p[x + i];
+            }
+            h[j] = z.tanh();
+        }
+        let mut out = p[5 * m];
+        for j in 0..m {
+            out += p[4 * m + j] * h[j];
+        }
+        let e = out - p[x + 3];
+        loss += e * e;
+        if m > 0 {
+            let out0 = h[0] * 0.5;
+            for j in 0..m {
+                h[j] = h[j] * out0;
+            }
+            loss += h[m - 1];
+        }
+    }
+    loss
+}
+
 /// Near misses, each left as two loops: a neighbour's element, a scalar carried into the next
 /// loop, different bounds, memory written by both.
 #[gradient]
@@ -143,7 +177,9 @@ fn near_misses(x: &[f64]) -> f64 {
     s
 }
 
-/// Jammed loops inside a branch taken by some iterations only.
+/// Two such loops inside a branch taken by some iterations only: there the bounds are taped
+/// (their `Set`s have a reverse), so the loops stay apart; the sum after the branch does not
+/// jam with them either.
 #[gradient]
 fn in_a_branch(x: &[f64]) -> f64 {
     let n = x.len();
@@ -204,6 +240,20 @@ fn jammed_stages_match_finite_differences() {
             let (v, []) = near_misses_grad(&x, &mut g);
             common::check(near_misses, &g, v, &x, "near_misses");
         }
+    }
+}
+
+#[test]
+fn moved_statements_match_finite_differences() {
+    for m in 0..=5 {
+        let p: Vec<f64> = data(5 * m + 1 + 16, 70 + m as u64)
+            .into_iter()
+            .map(|v| 0.5 * v)
+            .collect();
+        let f = |p: &[f64]| mlp_like(p, m);
+        let mut g = vec![f64::NAN; p.len()];
+        let (v, []) = mlp_like_grad(&p, &mut g, m);
+        common::check(f, &g, v, &p, "mlp_like");
     }
 }
 

@@ -251,8 +251,10 @@ impl Emitter<'_> {
             pushing += usize::from(pushes);
             rest = after;
         }
+        // (A moved statement's pushes would lie between the loops' on the tape.)
+        let moved_push = jam.moved.iter().any(|s| self.pushes_temps(s));
         let merged = jam.members.iter().any(|m| self.merged.contains(m));
-        (!self.capturing && !merged && pushing <= 1).then(|| jam.clone())
+        (!self.capturing && !merged && pushing <= 1 && !moved_push).then(|| jam.clone())
     }
 
     pub(crate) fn rev_stmt(&mut self, s: &Stmt) -> TokenStream {
