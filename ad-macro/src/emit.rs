@@ -265,7 +265,7 @@ impl<'a> Emitter<'a> {
             leaf_only: Default::default(),
             skip_now: Default::default(),
             leaf_skip: Default::default(),
-            jams: crate::jam::plan(f, facts),
+            jams: Default::default(),
             captured: None,
             merged_direct: Default::default(),
             no_saves: Default::default(),
@@ -1985,6 +1985,8 @@ pub fn emit(
     hidden: bool,
 ) -> TokenStream {
     let mut e = Emitter::new(f, facts);
+    // (Only `f_grad` reverses loops: the companion's emitter needs no jams.)
+    e.jams = crate::jam::plan(f, facts);
     let t = float_path(f);
     let alias = e.t.clone();
     let vis = &item.vis;

@@ -33,6 +33,13 @@ pub fn row_loops(seed: u64, index: u64, features: &Features) -> (usize, usize) {
     (g.row_loops, g.row_near)
 }
 
+/// How many runs of jammable loops program `index` of the campaign `seed` has: those meant to
+/// be reversed as one loop by `#[gradient]`, and near misses (see [`Gen::jam_run`]).
+pub fn jammed_loops(seed: u64, index: u64, features: &Features) -> (usize, usize) {
+    let g = generate(seed, index, features).1;
+    (g.jam_runs, g.jam_near)
+}
+
 fn generate(seed: u64, index: u64, features: &Features) -> (Program, Gen) {
     let mut g = Gen {
         rng: Rng::for_program(seed, index, 0),
@@ -52,6 +59,8 @@ fn generate(seed: u64, index: u64, features: &Features) -> (Program, Gen) {
         near_misses: 0,
         row_loops: 0,
         row_near: 0,
+        jam_runs: 0,
+        jam_near: 0,
     };
     let mut functions = Vec::new();
     let n_helpers = if features.calls {
@@ -142,6 +151,9 @@ struct Gen {
     /// Row loops generated so far: meant to take windows, and near misses.
     row_loops: usize,
     row_near: usize,
+    /// Runs of jammable loops generated so far: meant to be jammed, and near misses.
+    jam_runs: usize,
+    jam_near: usize,
 }
 
 /// Names of the accumulators of fused loops.
@@ -172,6 +184,15 @@ const ROW_SHARE: f64 = 0.14;
 
 /// The share of row loops that are near misses (no window, or not for every access).
 const ROW_NEAR_MISS: f64 = 0.3;
+
+/// The share of entry functions built around runs of jammable loops when the feature is on.
+const JAM_SHARE: f64 = 0.35;
+
+/// The weight of a run of jammable loops among the random statements (about 100 in all).
+const JAM_WEIGHT: u32 = 7;
+
+/// The share of runs of jammable loops that are near misses (not jammed as a whole).
+const JAM_NEAR_MISS: f64 = 0.35;
 
 /// Names of selected maxima and minima.
 const MAX_NAMES: [&str; 5] = ["m", "mx", "peak", "top", "hi"];
@@ -421,6 +442,14 @@ impl Gen {
         // An entry built around row loops (the same: no draw with the feature off).
         let rowing =
             entry && !fused && !selecting && self.row_features() && self.rng.chance(ROW_SHARE);
+        // An entry built around runs of jammable loops (the same: no draw with the feature off).
+        let jamming = entry
+            && !fused
+            && !selecting
+            && !rowing
+            && self.jam_features()
+            && self.feat.slices
+            && self.rng.chance(JAM_SHARE);
         let mut params = Vec::new();
         let n_scalars = if entry {
             self.rng.range(1, 4)
@@ -435,11 +464,16 @@ impl Gen {
         for n in names.iter().take(n_scalars) {
             params.push(Param::Scalar(n.to_string()));
         }
-        if entry && self.feat.slices && (fused || selecting || rowing || self.rng.chance(0.7)) {
+        if entry
+            && self.feat.slices
+            && (fused || selecting || rowing || jamming || self.rng.chance(0.7))
+        {
             let len = self.rng.range(2, 5);
             // Row loops treat `s` as a matrix: mostly longer (2 leaves some loops empty).
             let len = if rowing {
                 *self.rng.pick(&[2, 4, 5, 6, 6, 7, 8, 9])
+            } else if jamming {
+                *self.rng.pick(&[1, 2, 3, 3, 4, 4, 5, 6])
             } else {
                 len
             };
@@ -493,6 +527,8 @@ impl Gen {
             self.selection_body()
         } else if rowing {
             self.row_body()
+        } else if jamming {
+            self.jam_body()
         } else {
             self.block(n_stmts, true)
         };
@@ -564,6 +600,17 @@ impl Gen {
             } else {
                 0
             }, // 10 selection loop
+            if self.jam_features()
+                && !deep
+                && self.loop_depth < 2
+                && !self.pure
+                && !self.arrs().is_empty()
+                && (self.nesting == 0 || self.outer_mutables().next().is_some())
+            {
+                JAM_WEIGHT
+            } else {
+                0
+            }, // 11 run of jammable loops
         ];
         match self.rng.weighted(&weights) {
             0 => vec![self.let_stmt(None)],
@@ -601,7 +648,8 @@ impl Gen {
                 }
                 vec![self.assign(Place::Elem(a.name, idx))]
             }
-            _ => self.selection_stmt(),
+            10 => self.selection_stmt(),
+            _ => self.jam_stmt(),
         }
     }
 
@@ -2869,6 +2917,964 @@ impl Gen {
     }
 
     // ---------------------------------------------------------------------------------------
+    // Jammed loops.
+    // ---------------------------------------------------------------------------------------
+
+    /// Whether runs of jammable loops may be generated (they need loops and buffers too).
+    fn jam_features(&self) -> bool {
+        self.feat.jammed_loops && self.feat.loops && self.feat.buffers
+    }
+
+    /// The body of an entry function built around one or two runs of jammable loops
+    /// ([`Gen::jam_run`]), sometimes inside an outer loop, often after a buffer filled from `s`
+    /// that a loop of the run may overwrite; it ends in a value that uses their results, and
+    /// often a random tail.
+    fn jam_body(&mut self) -> Block {
+        self.push();
+        let mut stmts = Vec::new();
+        if self.rng.chance(0.3) {
+            stmts.extend(self.stmt());
+        }
+        let s = self
+            .arrs()
+            .into_iter()
+            .find(|a| a.name == "s" && !a.mutable)
+            .expect("a jam entry has the slice `s`");
+        if self.rng.chance(0.5) {
+            self.jam_input_buffer(&s, &mut stmts);
+        }
+        let n = if self.rng.chance(0.35) { 2 } else { 1 };
+        let mut value: Option<FExpr> = None;
+        for _ in 0..n {
+            let u = if self.rng.chance(0.25) {
+                self.jam_outer(&mut stmts)
+            } else {
+                self.jam_run(&mut stmts)
+            };
+            value = Some(match value {
+                None => u,
+                Some(v) => {
+                    let op = *self.rng.pick(&[BinOp::Add, BinOp::Sub]);
+                    FExpr::Bin(op, bx(v), bx(u))
+                }
+            });
+            if self.rng.chance(0.3) {
+                stmts.extend(self.stmt());
+            }
+        }
+        let value = value.expect("a run");
+        let tail = if self.rng.chance(0.5) {
+            let other = self.tail();
+            let op = *self.rng.pick(&[BinOp::Add, BinOp::Sub]);
+            FExpr::Bin(op, bx(value), bx(other))
+        } else {
+            value
+        };
+        self.pop();
+        Block {
+            stmts,
+            tail: Some(tail),
+        }
+    }
+
+    /// A run of jammable loops as a random statement, and a `let` of a value of its results,
+    /// or (in a branch or a loop, where a `let` would be dead at the end of the block) an
+    /// update of outer state with it.
+    fn jam_stmt(&mut self) -> Vec<Stmt> {
+        let mut out = Vec::new();
+        let init = self.jam_run(&mut out);
+        let outer: Vec<FVar> = self.outer_mutables().collect();
+        if self.nesting > 0 && !outer.is_empty() {
+            let v = self.rng.pick(&outer).name.clone();
+            let value = if self.loop_depth > 0 {
+                self.bounded(init)
+            } else {
+                init
+            };
+            self.mark_unread(&v, false);
+            out.push(Stmt::Assign {
+                place: Place::Var(v),
+                op: AssignOp::Compound(BinOp::Add),
+                value,
+            });
+            return out;
+        }
+        let name = self.fresh_float_name();
+        self.declare_float(&name, false);
+        out.push(Stmt::Let {
+            name,
+            mutable: false,
+            annotate: self.rng.chance(0.2),
+            init,
+        });
+        out
+    }
+
+    /// The visible mutable floats declared outside the innermost block.
+    fn outer_mutables(&self) -> impl Iterator<Item = FVar> {
+        let here: Vec<String> = self
+            .scopes
+            .last()
+            .map(|s| s.floats.iter().map(|v| v.name.clone()).collect())
+            .unwrap_or_default();
+        self.floats()
+            .into_iter()
+            .filter(move |v| v.mutable && !here.contains(&v.name))
+    }
+
+    /// `let mut h = [0.0; n];` with the length of `s`, filled element by element or by a loop:
+    /// a buffer a run may read and then overwrite.
+    fn jam_input_buffer(&mut self, s: &Arr, out: &mut Vec<Stmt>) {
+        let name = self.fresh_arr_name();
+        let len = s.len;
+        let vec = match self.rng.below(3) {
+            0 => Some(IExpr::Len(s.name.clone())),
+            1 => Some(IExpr::Lit(len)),
+            _ => None,
+        };
+        out.push(Stmt::LetBuf {
+            name: name.clone(),
+            len,
+            annotate: self.rng.chance(0.5),
+            bare: false,
+            vec: vec.clone(),
+        });
+        if self.feat.loops && self.rng.chance(0.4) {
+            let end = if self.rng.chance(0.5) {
+                IExpr::Len(s.name.clone())
+            } else {
+                IExpr::Lit(len)
+            };
+            out.push(self.fill(&name, len, end));
+        } else {
+            for k in 0..len {
+                let e = self.operand(2);
+                let value = self.bounded(e);
+                out.push(Stmt::Assign {
+                    place: Place::Elem(name.clone(), IExpr::Lit(k)),
+                    op: AssignOp::Set,
+                    value,
+                });
+            }
+        }
+        self.top().arrs.push(Arr {
+            name,
+            len,
+            mutable: true,
+            uses: 0,
+            hidden: false,
+            is_vec: vec.is_some(),
+        });
+    }
+
+    /// `let mut total = 0.0; for r in 0..n { <run>; total ⊕= .. }`: a run in the body of an
+    /// outer loop (its buffers declared there), whose results are summed or chained over `r`.
+    fn jam_outer(&mut self, out: &mut Vec<Stmt>) -> FExpr {
+        let total = self.fresh_name(&ACC_NAMES);
+        let recurrence = self.rng.chance(0.3);
+        out.push(Stmt::Let {
+            name: total.clone(),
+            mutable: true,
+            annotate: true,
+            init: FExpr::Lit(if recurrence { 0.5 } else { 0.0 }),
+        });
+        self.declare_hidden(&total, true);
+        let r = self.fresh_int_from(&["r", "row", "it"]);
+        let n = self.rng.range(1, 3);
+        self.loop_depth += 1;
+        self.nesting += 1;
+        self.push_with_int(&r, 0, n - 1);
+        let mut body = Vec::new();
+        let u = self.jam_run(&mut body);
+        body.push(self.acc_step(&total, u, recurrence, Fn1::Tanh));
+        self.pop();
+        self.nesting -= 1;
+        self.loop_depth -= 1;
+        out.push(Stmt::For {
+            var: r,
+            start: IExpr::Lit(0),
+            end: IExpr::Lit(n),
+            rev: false,
+            body: Block {
+                stmts: body,
+                tail: None,
+            },
+        });
+        FExpr::Var(total)
+    }
+
+    /// A run of 2–4 adjacent `for` loops over one range (`0..n`, `0..s.len()`, `1..n`,
+    /// `lo..n`, `0..n - 1` with `let n = s.len() - 1;`, ...), whose bodies share memory only at
+    /// one index that steps with the loop's (`a[j]`, `a[j + 1]`, `a[off + j]`), with what it
+    /// needs declared before it (pushed to `out`): buffers of the common length, accumulators.
+    /// The first loop produces a buffer from the inputs (`a[j] = .. x[j] ..`); each later one
+    /// maps earlier buffers to a new one (`b[j] = .. a[j] ..`), accumulates them into a scalar
+    /// (`t += .. a[j] ..`), produces another from the inputs, or overwrites a buffer the first
+    /// loop read (`y[j] = .. y[j] .. a[j] ..`). Between the loops there may be statements
+    /// independent of the loops before (`let mut t: f64 = 0.0;` of a later loop's accumulator,
+    /// `let v = e;`, `u = e;` of a scalar no earlier loop touches, read by later ones).
+    ///
+    /// Near misses ([`JAM_NEAR_MISS`], [`JamMiss`]) differ in one way. Every index is in
+    /// bounds by construction, and nothing the run writes is read elsewhere in it, except as
+    /// described: random code in the bodies sees neither the run's buffers nor its scalars.
+    /// Returns an expression of the results (accumulators, elements of the buffers), which
+    /// stay visible (unread) for random code after the run.
+    fn jam_run(&mut self, out: &mut Vec<Stmt>) -> FExpr {
+        use JamMiss::*;
+        let mut near = self
+            .rng
+            .chance(JAM_NEAR_MISS)
+            .then(|| *self.rng.pick(&JAM_MISSES));
+        if near == Some(Reversed) && !self.feat.rev_ranges {
+            near = Some(Bounds);
+        }
+        if near.is_some() {
+            self.jam_near += 1;
+        } else {
+            self.jam_runs += 1;
+        }
+        // The common length: that of an array in scope, mostly of two elements or more.
+        let arrs = self.arrs();
+        let weights: Vec<u32> = arrs
+            .iter()
+            .map(|a| match (a.len >= 2, a.mutable) {
+                (true, false) => 6,
+                (true, true) => 4,
+                _ => 1,
+            })
+            .collect();
+        let base = arrs[self.rng.weighted(&weights)].clone();
+        let len = base.len;
+        let n_loops = 2 + self.rng.weighted(&[5, 3, 2]);
+        let mut inputs: Vec<Arr> = arrs.into_iter().filter(|a| a.len >= len).collect();
+        // A buffer the first loop reads at the shared index and a later loop overwrites.
+        let mutables: Vec<String> = inputs
+            .iter()
+            .filter(|a| a.mutable && a.name != base.name)
+            .map(|a| a.name.clone())
+            .collect();
+        let over = (!mutables.is_empty() && self.rng.chance(0.5))
+            .then(|| self.rng.pick(&mutables).clone());
+        if let Some(y) = &over {
+            inputs.retain(|a| a.name != *y);
+        }
+        // The index of shared memory.
+        let up = self.rng.chance(0.5);
+        let key = if len >= 2 && !matches!(near, Some(Neighbour | Mirror)) {
+            match self.rng.weighted(&[8, 2, 2]) {
+                0 => JamKey::Plain,
+                1 => JamKey::PlusOne(self.rng.chance(0.3)),
+                _ => {
+                    let off = self.let_int(&["off", "base", "b0"], IExpr::Lit(1), 1, out);
+                    JamKey::Base(off, self.rng.chance(0.3))
+                }
+            }
+        } else {
+            JamKey::Plain
+        };
+        // The range: `lo..ev`, with `j + 1` (or `j + off`) below `len`.
+        let shrink = match &key {
+            JamKey::Plain if near == Some(Neighbour) && up => Some(IExpr::Lit(1)),
+            JamKey::Plain => None,
+            JamKey::PlusOne(_) => Some(IExpr::Lit(1)),
+            JamKey::Base(off, _) => Some(IExpr::Var(off.clone())),
+        };
+        let from_one = shrink.is_none() && self.rng.chance(0.15);
+        let lo = usize::from((near == Some(Neighbour) && !up) || from_one);
+        let ev = len - usize::from(shrink.is_some());
+        let bounds: Vec<String> = inputs
+            .iter()
+            .filter(|a| a.len == len)
+            .map(|a| a.name.clone())
+            .collect();
+        let shrunk = |e: IExpr| match &shrink {
+            None => e,
+            Some(k) => IExpr::Sub(bx(e), bx(k.clone())),
+        };
+        let end = match self.rng.weighted(&[3, 4, 2]) {
+            0 => IExpr::Lit(ev),
+            1 => shrunk(IExpr::Len(self.rng.pick(&bounds).clone())),
+            _ => {
+                let init = shrunk(IExpr::Len(self.rng.pick(&bounds).clone()));
+                IExpr::Var(self.let_int(&["n", "size", "dim"], init, ev, out))
+            }
+        };
+        let start = if self.rng.chance(0.1) {
+            IExpr::Var(self.let_int(&["lo", "first"], IExpr::Lit(lo), lo, out))
+        } else {
+            IExpr::Lit(lo)
+        };
+
+        // What each loop does.
+        let mut roles = vec![JamRole::Produce];
+        let mut over_used = false;
+        for m in 1..n_loops {
+            let last = m + 1 == n_loops;
+            let role = if over.is_some() && !over_used && (last || self.rng.chance(0.4)) {
+                JamRole::Over
+            } else {
+                match self.rng.weighted(&[5, 3, 1]) {
+                    0 => JamRole::Map,
+                    1 => JamRole::Acc,
+                    _ => JamRole::Produce,
+                }
+            };
+            over_used |= role == JamRole::Over;
+            roles.push(role);
+        }
+        // The loop a near miss changes (never the first for other bounds), and the gap (before
+        // loop `gap`) a dependent statement or a declaration goes to.
+        let victim = match near {
+            Some(Bounds) => self.rng.range(1, n_loops - 1),
+            _ => self.rng.below(n_loops),
+        };
+        let gap = self.rng.range(1, n_loops - 1);
+        if near == Some(DeclBetween) && matches!(roles[gap], JamRole::Acc | JamRole::Over) {
+            roles[gap] = JamRole::Map;
+        }
+        let dep = self.rng.below(3);
+        let dep = match (near, dep) {
+            (Some(Dependent), 2) if roles[gap - 1] != JamRole::Acc => 0,
+            (Some(Dependent), d) => d,
+            _ => 3,
+        };
+
+        // Declarations before the run: the buffers, some accumulators, scalars for statements
+        // between the loops. All hidden from random code until the run is over.
+        let mut hidden_arrs: Vec<String> = over.iter().cloned().collect();
+        let mut hidden_floats: Vec<String> = Vec::new();
+        if let Some(y) = &over {
+            self.set_hidden(y, true, true);
+        }
+        let mut dsts: Vec<String> = Vec::new();
+        let mut decls: Vec<Option<Stmt>> = Vec::new();
+        for (m, role) in roles.iter().enumerate() {
+            let (dst, decl) = match role {
+                JamRole::Produce | JamRole::Map => {
+                    let name = self.fresh_arr_name();
+                    let vec = match self.rng.below(4) {
+                        0 => Some(IExpr::Lit(len)),
+                        1 => Some(IExpr::Len(self.rng.pick(&bounds).clone())),
+                        _ => None,
+                    };
+                    let annotate = self.rng.chance(0.4);
+                    let decl = Stmt::LetBuf {
+                        name: name.clone(),
+                        len,
+                        annotate,
+                        bare: !annotate && self.rng.chance(0.4),
+                        vec: vec.clone(),
+                    };
+                    self.top().arrs.push(Arr {
+                        name: name.clone(),
+                        len,
+                        mutable: true,
+                        uses: 0,
+                        hidden: true,
+                        is_vec: vec.is_some(),
+                    });
+                    hidden_arrs.push(name.clone());
+                    (name, decl)
+                }
+                JamRole::Acc => {
+                    let name = self.fresh_name(&["t", "acc", "sum", "dot", "norm"]);
+                    let init = FExpr::Lit(*self.rng.pick(&[0.0, 0.0, 0.5]));
+                    self.declare_hidden(&name, true);
+                    hidden_floats.push(name.clone());
+                    let decl = Stmt::Let {
+                        name: name.clone(),
+                        mutable: true,
+                        annotate: true,
+                        init,
+                    };
+                    (name, decl)
+                }
+                JamRole::Over => (over.clone().expect("a buffer to overwrite"), Stmt::Break),
+            };
+            // Declared before the run, or (accumulators, a near miss's buffer) in the gap
+            // before the loop.
+            let between = m > 0
+                && match role {
+                    JamRole::Acc => self.rng.chance(0.4),
+                    JamRole::Over => true,
+                    _ => near == Some(DeclBetween) && m == gap,
+                };
+            match (role, between) {
+                (JamRole::Over, _) => decls.push(None),
+                (_, true) => decls.push(Some(decl)),
+                (_, false) => {
+                    out.push(decl);
+                    decls.push(None);
+                }
+            }
+            dsts.push(dst);
+        }
+        // A scalar the first loop accumulates and the second reads.
+        let carried = (near == Some(Carried)).then(|| {
+            let c = self.fresh_name(&["carry", "cy", "run"]);
+            out.push(Stmt::Let {
+                name: c.clone(),
+                mutable: true,
+                annotate: true,
+                init: FExpr::Lit(0.0),
+            });
+            self.declare_hidden(&c, true);
+            hidden_floats.push(c.clone());
+            c
+        });
+        // A scalar loop `gap - 1` reads and the statement after it assigns.
+        let read_then_set = (dep == 1).then(|| {
+            let w = self.fresh_float_name();
+            let init = self.operand(1);
+            let init = self.bounded(init);
+            out.push(Stmt::Let {
+                name: w.clone(),
+                mutable: true,
+                annotate: self.rng.chance(0.3),
+                init,
+            });
+            self.declare_hidden(&w, true);
+            hidden_floats.push(w.clone());
+            w
+        });
+        // A scalar no loop before `set_at` touches, assigned between the loops.
+        let set_at = self.rng.range(1, n_loops - 1);
+        let independent = (dep != 1 && self.rng.chance(0.25)).then(|| {
+            let u = self.fresh_float_name();
+            let init = self.operand(1);
+            out.push(Stmt::Let {
+                name: u.clone(),
+                mutable: true,
+                annotate: self.rng.chance(0.3),
+                init,
+            });
+            self.declare_hidden(&u, true);
+            u
+        });
+        // A copy of the range to spell otherwise in the victim (same value, other text).
+        let other_end = match &end {
+            IExpr::Lit(_) => shrunk(IExpr::Len(self.rng.pick(&bounds).clone())),
+            _ => IExpr::Lit(ev),
+        };
+        let end = if near == Some(LenOfWritten) {
+            shrunk(IExpr::Len(dsts[0].clone()))
+        } else {
+            end
+        };
+
+        let mut run = JamRun {
+            len,
+            inputs,
+            over: over.clone(),
+            key,
+            produced: Vec::new(),
+        };
+        let mut accs: Vec<String> = Vec::new();
+        for m in 0..n_loops {
+            if m > 0 {
+                if let Some(d) = decls[m].take() {
+                    out.push(d);
+                }
+                if let (Some(u), true) = (&independent, set_at == m) {
+                    let e = self.expr(2);
+                    let value = self.bounded(e);
+                    out.push(Stmt::Assign {
+                        place: Place::Var(u.clone()),
+                        op: AssignOp::Set,
+                        value,
+                    });
+                    // Later loops may read it.
+                    self.set_hidden(u, false, false);
+                    self.mark_unread(u, false);
+                }
+                if self.rng.chance(0.2) {
+                    // `let v = e;` of nothing the run writes.
+                    out.push(self.let_stmt(None));
+                }
+                if near == Some(Dependent) && gap == m {
+                    self.jam_dependent(dep, &run, &accs, read_then_set.as_deref(), out);
+                }
+            }
+            let (mut lo_m, mut start_m, mut end_m) = (lo, start.clone(), end.clone());
+            if near == Some(Bounds) && victim == m {
+                if lo == 0 && self.rng.chance(0.5) {
+                    (lo_m, start_m) = (1, IExpr::Lit(1));
+                } else {
+                    end_m = other_end.clone();
+                }
+            }
+            let spec = JamLoop {
+                role: roles[m],
+                dst: dsts[m].clone(),
+                lo: lo_m,
+                hi: ev.max(lo_m + 1) - 1,
+                neighbour: (near == Some(Neighbour) && m == 1).then_some(up),
+                mirror: near == Some(Mirror) && m == 1,
+                carried: carried.clone().filter(|_| m <= 1).map(|c| (c, m == 0)),
+                reads: read_then_set.clone().filter(|_| m + 1 == gap),
+                both: near == Some(BothWrite) && m == victim.max(1),
+                brk: near == Some(Break) && m == victim,
+            };
+            let body = self.jam_loop(&run, &spec);
+            out.push(Stmt::For {
+                var: body.0,
+                start: start_m,
+                end: end_m,
+                rev: near == Some(Reversed) && m == victim,
+                body: Block {
+                    stmts: body.1,
+                    tail: None,
+                },
+            });
+            match roles[m] {
+                JamRole::Produce | JamRole::Map => run.produced.push(dsts[m].clone()),
+                JamRole::Acc => accs.push(dsts[m].clone()),
+                JamRole::Over => {}
+            }
+        }
+
+        // The results, visible again.
+        for a in &hidden_arrs {
+            self.set_hidden(a, true, false);
+            self.mark_unread(a, true);
+        }
+        for v in hidden_floats.iter().chain(&independent) {
+            self.set_hidden(v, false, false);
+            self.mark_unread(v, false);
+        }
+        let mut terms: Vec<FExpr> = accs
+            .iter()
+            .map(|a| {
+                let v = FExpr::Var(a.clone());
+                if self.rng.chance(0.3) {
+                    FExpr::Call1(Fn1::Tanh, bx(v))
+                } else {
+                    v
+                }
+            })
+            .collect();
+        // An element of every buffer (one that no later loop reads would be dead, and its loop
+        // irrelevant to the gradient: no jam through it).
+        for p in run.produced.clone() {
+            let c = self.rng.below(len);
+            terms.push(FExpr::Index(p, IExpr::Lit(c)));
+        }
+        if let Some(y) = &over {
+            let c = self.rng.below(len);
+            terms.push(FExpr::Index(y.clone(), IExpr::Lit(c)));
+        }
+        if let Some(c) = &carried {
+            terms.push(FExpr::Var(c.clone()));
+        }
+        let mut value = terms.remove(0);
+        for t in terms {
+            let op = *self.rng.pick(&[BinOp::Add, BinOp::Sub]);
+            value = FExpr::Bin(op, bx(value), bx(t));
+        }
+        value
+    }
+
+    /// The statement of a near miss between two loops of a run (`Dependent`): `let t = a[c] *
+    /// e;` of a buffer a loop before wrote (`dep` 0), `w = 0.5 * w + e;` of a scalar the loop
+    /// before read (1), `let t = acc * 0.5;` of the loop before's accumulator (2).
+    fn jam_dependent(
+        &mut self,
+        dep: usize,
+        run: &JamRun,
+        accs: &[String],
+        w: Option<&str>,
+        out: &mut Vec<Stmt>,
+    ) {
+        match (dep, w, accs.last()) {
+            (1, Some(w), _) => {
+                let e = self.operand(1);
+                let e = self.bounded(e);
+                out.push(Stmt::Assign {
+                    place: Place::Var(w.to_string()),
+                    op: AssignOp::Set,
+                    value: FExpr::Bin(
+                        BinOp::Add,
+                        bx(FExpr::Bin(
+                            BinOp::Mul,
+                            bx(FExpr::Lit(0.5)),
+                            bx(FExpr::Var(w.to_string())),
+                        )),
+                        bx(e),
+                    ),
+                });
+            }
+            (2, _, Some(acc)) => {
+                let t = self.fresh_float_name();
+                out.push(Stmt::Let {
+                    name: t.clone(),
+                    mutable: false,
+                    annotate: false,
+                    init: FExpr::Bin(BinOp::Mul, bx(FExpr::Var(acc.clone())), bx(FExpr::Lit(0.5))),
+                });
+                self.declare_float(&t, false);
+            }
+            _ => {
+                let a = run.produced.last().expect("a produced buffer").clone();
+                let c = self.rng.below(run.len);
+                let e = self.operand(1);
+                let e = self.bounded(e);
+                let t = self.fresh_float_name();
+                out.push(Stmt::Let {
+                    name: t.clone(),
+                    mutable: false,
+                    annotate: false,
+                    init: FExpr::Bin(BinOp::Mul, bx(FExpr::Index(a, IExpr::Lit(c))), bx(e)),
+                });
+                self.declare_float(&t, false);
+            }
+        }
+    }
+
+    /// One loop of a run: its index and body (the store of its role at the shared index,
+    /// sometimes after a private `let`, sometimes under an `if`; and what a near miss adds).
+    fn jam_loop(&mut self, run: &JamRun, spec: &JamLoop) -> (String, Vec<Stmt>) {
+        let j = self.fresh_int_from(&["j", "j", "j", "k", "i"]);
+        self.loop_depth += 1;
+        self.nesting += 1;
+        let saved = (self.no_calls, self.no_if_expr, self.returns_ok);
+        // (A call or an `if` expression now and then: another near miss.)
+        self.no_calls = self.rng.chance(0.95);
+        self.no_if_expr = self.rng.chance(0.85);
+        self.returns_ok = false;
+        self.push_with_int(&j, spec.lo, spec.hi);
+        let mut body = Vec::new();
+        if self.rng.chance(0.15) {
+            body.push(self.let_stmt(None));
+        }
+        let at = run.key.at(&j);
+        let elem = |a: &str, i: IExpr| FExpr::Index(a.to_string(), i);
+        // An earlier buffer at the shared index (or, for a near miss, next to it, mirrored).
+        let src = |g: &mut Gen| {
+            let p = if g.rng.chance(0.65) {
+                run.produced.last().expect("a produced buffer").clone()
+            } else {
+                g.rng.pick(&run.produced).clone()
+            };
+            let jv = || bx(IExpr::Var(j.clone()));
+            let i = match (spec.neighbour, spec.mirror) {
+                (Some(true), _) => IExpr::Add(jv(), bx(IExpr::Lit(1))),
+                (Some(false), _) => IExpr::Sub(jv(), bx(IExpr::Lit(1))),
+                (_, true) => IExpr::Sub(bx(IExpr::Lit(run.len - 1)), jv()),
+                _ => at.clone(),
+            };
+            FExpr::Index(p, i)
+        };
+        let (place, op, mut value) = match spec.role {
+            JamRole::Produce => {
+                // The first loop reads the buffer a later one overwrites.
+                let x = match (&run.over, run.produced.is_empty()) {
+                    (Some(y), true) => elem(y, at.clone()),
+                    _ => self.jam_elem(run, &j),
+                };
+                let v = self.jam_produce(run, &j, x);
+                (Place::Elem(spec.dst.clone(), at.clone()), AssignOp::Set, v)
+            }
+            JamRole::Map => {
+                let a = src(self);
+                let b = (run.produced.len() >= 2 && self.rng.chance(0.4)).then(|| {
+                    let p = self.rng.pick(&run.produced).clone();
+                    elem(&p, at.clone())
+                });
+                let v = self.jam_map(run, &j, a, b);
+                (Place::Elem(spec.dst.clone(), at.clone()), AssignOp::Set, v)
+            }
+            JamRole::Acc => {
+                let a = src(self);
+                let (op, v) = self.jam_acc(run, &j, &spec.dst, a);
+                (Place::Var(spec.dst.clone()), op, v)
+            }
+            JamRole::Over => {
+                let y = run.over.clone().expect("a buffer to overwrite");
+                let a = src(self);
+                let here = elem(&y, at.clone());
+                let f = self.jam_factor(run, &j);
+                let (op, v) = match self.rng.below(4) {
+                    0 => (
+                        AssignOp::Set,
+                        FExpr::Bin(BinOp::Mul, bx(here), bx(FExpr::Call1(Fn1::Tanh, bx(a)))),
+                    ),
+                    1 => (
+                        AssignOp::Set,
+                        FExpr::Bin(
+                            BinOp::Sub,
+                            bx(a),
+                            bx(FExpr::Bin(BinOp::Mul, bx(FExpr::Lit(0.5)), bx(here))),
+                        ),
+                    ),
+                    2 => (
+                        AssignOp::Compound(BinOp::Add),
+                        FExpr::Bin(BinOp::Mul, bx(a), bx(f)),
+                    ),
+                    _ => (AssignOp::Set, FExpr::Bin(BinOp::Add, bx(a), bx(f))),
+                };
+                (Place::Elem(y, at.clone()), op, v)
+            }
+        };
+        if let Some(w) = &spec.reads {
+            value = FExpr::Bin(BinOp::Mul, bx(value), bx(FExpr::Var(w.clone())));
+        }
+        match &spec.carried {
+            // The first loop: `c += x[j] * e`.
+            Some((c, true)) => {
+                let x = self.jam_elem(run, &j);
+                let f = self.jam_factor(run, &j);
+                body.push(Stmt::Assign {
+                    place: Place::Var(c.clone()),
+                    op: AssignOp::Compound(BinOp::Add),
+                    value: FExpr::Bin(BinOp::Mul, bx(x), bx(f)),
+                });
+            }
+            // The second: reads it.
+            Some((c, false)) => {
+                let c = bx(FExpr::Var(c.clone()));
+                value = if self.rng.chance(0.5) {
+                    FExpr::Bin(BinOp::Mul, bx(value), bx(FExpr::Call1(Fn1::Tanh, c)))
+                } else {
+                    FExpr::Bin(
+                        BinOp::Add,
+                        bx(value),
+                        bx(FExpr::Bin(BinOp::Mul, bx(FExpr::Lit(0.5)), c)),
+                    )
+                };
+            }
+            None => {}
+        }
+        let store = Stmt::Assign {
+            place: place.clone(),
+            op,
+            value,
+        };
+        if self.rng.chance(0.1) {
+            // `if x[j] > 0.0 { a[j] = ..; } else { a[j] = ..; }`
+            let x = self.jam_elem(run, &j);
+            let cut = *self.rng.pick(&[0.0, 0.5, -0.5]);
+            let other = self.jam_factor(run, &j);
+            body.push(Stmt::If {
+                arms: vec![(
+                    Cond::Cmp(CmpOp::Gt, x, FExpr::Lit(cut)),
+                    Block {
+                        stmts: vec![store],
+                        tail: None,
+                    },
+                )],
+                els: Some(Block {
+                    stmts: vec![Stmt::Assign {
+                        place,
+                        op,
+                        value: other,
+                    }],
+                    tail: None,
+                }),
+            });
+        } else {
+            body.push(store);
+        }
+        if spec.both && !run.produced.is_empty() {
+            // A buffer an earlier loop wrote, written again: `a[j] += 0.5 * e`.
+            let p = self.rng.pick(&run.produced).clone();
+            let f = self.jam_factor(run, &j);
+            body.push(Stmt::Assign {
+                place: Place::Elem(p, at.clone()),
+                op: AssignOp::Compound(BinOp::Add),
+                value: FExpr::Bin(BinOp::Mul, bx(FExpr::Lit(0.5)), bx(f)),
+            });
+        }
+        if spec.brk {
+            let k = self.rng.range(spec.lo + 1, spec.hi.max(spec.lo + 1));
+            body.push(Stmt::If {
+                arms: vec![(
+                    Cond::ICmp(CmpOp::Ge, IExpr::Var(j.clone()), IExpr::Lit(k)),
+                    Block {
+                        stmts: vec![Stmt::Break],
+                        tail: None,
+                    },
+                )],
+                els: None,
+            });
+        }
+        self.pop();
+        (self.no_calls, self.no_if_expr, self.returns_ok) = saved;
+        self.nesting -= 1;
+        self.loop_depth -= 1;
+        (j, body)
+    }
+
+    /// An element of an input of the run at `j` (mostly), at the shared index, or at `(j + 1)
+    /// % x.len()`; or a scalar when there is no input.
+    fn jam_elem(&mut self, run: &JamRun, j: &str) -> FExpr {
+        if run.inputs.is_empty() {
+            return self.var_leaf();
+        }
+        let a = self.rng.pick(&run.inputs).clone();
+        for s in self.scopes.iter_mut().rev() {
+            if let Some(b) = s.arrs.iter_mut().rev().find(|b| b.name == a.name) {
+                b.uses += 1;
+                break;
+            }
+        }
+        let jv = || bx(IExpr::Var(j.to_string()));
+        let i = match self.rng.below(10) {
+            0 | 1 => run.key.at(j),
+            2 => IExpr::Rem(
+                bx(IExpr::Add(jv(), bx(IExpr::Lit(1)))),
+                bx(IExpr::Len(a.name.clone())),
+            ),
+            _ => *jv(),
+        };
+        FExpr::Index(a.name, i)
+    }
+
+    /// A factor of moderate size: a scalar in scope, an input element, a bounded random
+    /// operand, `0.5 + 0.25 * (j as f64)`.
+    fn jam_factor(&mut self, run: &JamRun, j: &str) -> FExpr {
+        let have_floats = !self.floats().is_empty();
+        let w = [if have_floats { 4 } else { 0 }, 3, 2, 1];
+        match self.rng.weighted(&w) {
+            0 => FExpr::Var(self.read_float().expect("a float")),
+            1 => self.jam_elem(run, j),
+            2 => {
+                let e = self.operand(1);
+                self.bounded(e)
+            }
+            _ => FExpr::Bin(
+                BinOp::Add,
+                bx(FExpr::Lit(0.5)),
+                bx(FExpr::Bin(
+                    BinOp::Mul,
+                    bx(FExpr::Lit(0.25)),
+                    bx(FExpr::Cast(IExpr::Var(j.to_string()))),
+                )),
+            ),
+        }
+    }
+
+    /// What the first loop stores: `x * e`, `(x - e).tanh()`, `x * x + e`, `e.sin() + x`,
+    /// `(x * x + 1.0).sqrt()`, `(0.5 * x).exp()`, `0.5 * x + e * x2`.
+    fn jam_produce(&mut self, run: &JamRun, j: &str, x: FExpr) -> FExpr {
+        let b = bx;
+        let x2 = || b(x.clone());
+        match self.rng.below(7) {
+            0 => FExpr::Bin(BinOp::Mul, x2(), b(self.jam_factor(run, j))),
+            1 => FExpr::Call1(
+                Fn1::Tanh,
+                b(FExpr::Bin(BinOp::Sub, x2(), b(self.jam_factor(run, j)))),
+            ),
+            2 => FExpr::Bin(
+                BinOp::Add,
+                b(FExpr::Bin(BinOp::Mul, x2(), x2())),
+                b(self.jam_factor(run, j)),
+            ),
+            3 => {
+                // (A constant receiver such as `(0.5 + 0.25 * (j as f64)).sin()` compiles, but
+                // the shrinker's checks refuse it.)
+                let mut e = self.jam_factor(run, j);
+                if is_const(&e) {
+                    e = self.var_leaf();
+                }
+                FExpr::Bin(BinOp::Add, b(FExpr::Call1(Fn1::Sin, b(e))), x2())
+            }
+            4 => FExpr::Call1(
+                Fn1::Sqrt,
+                b(FExpr::Bin(
+                    BinOp::Add,
+                    b(FExpr::Bin(BinOp::Mul, x2(), x2())),
+                    b(FExpr::Lit(1.0)),
+                )),
+            ),
+            5 => FExpr::Call1(
+                Fn1::Exp,
+                b(FExpr::Bin(BinOp::Mul, b(FExpr::Lit(0.5)), x2())),
+            ),
+            _ => {
+                let e = self.jam_factor(run, j);
+                let y = self.jam_elem(run, j);
+                FExpr::Bin(
+                    BinOp::Add,
+                    b(FExpr::Bin(BinOp::Mul, b(FExpr::Lit(0.5)), x2())),
+                    b(FExpr::Bin(BinOp::Mul, b(e), b(y))),
+                )
+            }
+        }
+    }
+
+    /// What a later loop stores from an earlier buffer's `a` (and `b`): `a * e`, `a.tanh() +
+    /// e`, `(a * a + 0.25).sqrt()`, `a.sin() * x`, `a - x`, `a.sin().exp()`, `a * b`, `0.5 *
+    /// a + b`.
+    fn jam_map(&mut self, run: &JamRun, j: &str, a: FExpr, other: Option<FExpr>) -> FExpr {
+        let b = bx;
+        let a2 = || b(a.clone());
+        if let Some(o) = other {
+            return if self.rng.chance(0.5) {
+                FExpr::Bin(BinOp::Mul, a2(), b(o))
+            } else {
+                FExpr::Bin(
+                    BinOp::Add,
+                    b(FExpr::Bin(BinOp::Mul, b(FExpr::Lit(0.5)), a2())),
+                    b(o),
+                )
+            };
+        }
+        match self.rng.below(6) {
+            0 => FExpr::Bin(BinOp::Mul, a2(), b(self.jam_factor(run, j))),
+            1 => FExpr::Bin(
+                BinOp::Add,
+                b(FExpr::Call1(Fn1::Tanh, a2())),
+                b(self.jam_factor(run, j)),
+            ),
+            2 => FExpr::Call1(
+                Fn1::Sqrt,
+                b(FExpr::Bin(
+                    BinOp::Add,
+                    b(FExpr::Bin(BinOp::Mul, a2(), a2())),
+                    b(FExpr::Lit(0.25)),
+                )),
+            ),
+            3 => FExpr::Bin(
+                BinOp::Mul,
+                b(FExpr::Call1(Fn1::Sin, a2())),
+                b(self.jam_elem(run, j)),
+            ),
+            4 => FExpr::Bin(BinOp::Sub, a2(), b(self.jam_elem(run, j))),
+            _ => FExpr::Call1(Fn1::Exp, b(FExpr::Call1(Fn1::Sin, a2()))),
+        }
+    }
+
+    /// How a later loop accumulates an earlier buffer's `a` into `acc`: `acc += a * e`, `acc
+    /// -= a`, `acc = acc + a.tanh()`, `acc += (a - x).powi(2)`, `acc = 0.5 * acc + a`.
+    fn jam_acc(&mut self, run: &JamRun, j: &str, acc: &str, a: FExpr) -> (AssignOp, FExpr) {
+        let b = bx;
+        let v = || b(FExpr::Var(acc.to_string()));
+        match self.rng.below(5) {
+            0 => (
+                AssignOp::Compound(BinOp::Add),
+                FExpr::Bin(BinOp::Mul, b(a), b(self.jam_factor(run, j))),
+            ),
+            1 => (AssignOp::Compound(BinOp::Sub), a),
+            2 => (
+                AssignOp::Set,
+                FExpr::Bin(BinOp::Add, v(), b(FExpr::Call1(Fn1::Tanh, b(a)))),
+            ),
+            3 => (
+                AssignOp::Compound(BinOp::Add),
+                FExpr::Powi(b(FExpr::Bin(BinOp::Sub, b(a), b(self.jam_elem(run, j)))), 2),
+            ),
+            _ => (
+                AssignOp::Set,
+                FExpr::Bin(
+                    BinOp::Add,
+                    b(FExpr::Bin(BinOp::Mul, b(FExpr::Lit(0.5)), v())),
+                    b(a),
+                ),
+            ),
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
     // Selection loops.
     // ---------------------------------------------------------------------------------------
 
@@ -4279,6 +5285,120 @@ fn negate(op: CmpOp) -> CmpOp {
     }
 }
 
+/// How the loops of a run index the memory they share.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum JamKey {
+    /// `a[j]`.
+    Plain,
+    /// `a[j + 1]` (or, with `true`, `a[1 + j]`), over `0..n - 1`.
+    PlusOne(bool),
+    /// `a[off + j]` (or, with `true`, `a[j + off]`) with `let off = 1;`, over `0..n - off`.
+    Base(String, bool),
+}
+
+impl JamKey {
+    fn at(&self, j: &str) -> IExpr {
+        let jv = bx(IExpr::Var(j.to_string()));
+        match self {
+            JamKey::Plain => *jv,
+            JamKey::PlusOne(false) => IExpr::Add(jv, bx(IExpr::Lit(1))),
+            JamKey::PlusOne(true) => IExpr::Add(bx(IExpr::Lit(1)), jv),
+            JamKey::Base(b, false) => IExpr::Add(bx(IExpr::Var(b.clone())), jv),
+            JamKey::Base(b, true) => IExpr::Add(jv, bx(IExpr::Var(b.clone()))),
+        }
+    }
+}
+
+/// What one loop of a run does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum JamRole {
+    /// Stores a new buffer from the inputs: `a[j] = .. x[j] ..`.
+    Produce,
+    /// Stores a new buffer from earlier ones: `b[j] = .. a[j] ..`.
+    Map,
+    /// Accumulates earlier buffers into a new scalar: `t += .. a[j] ..`.
+    Acc,
+    /// Overwrites the buffer the first loop read: `y[j] = .. y[j] .. a[j] ..`.
+    Over,
+}
+
+/// A run of jammable loops being generated.
+struct JamRun {
+    /// The length of its buffers.
+    len: usize,
+    /// Arrays it only reads, each at least `len` long.
+    inputs: Vec<Arr>,
+    /// The buffer the first loop reads (at the shared index) and a later one overwrites.
+    over: Option<String>,
+    /// The index of shared memory.
+    key: JamKey,
+    /// The buffers stored by the loops so far.
+    produced: Vec<String>,
+}
+
+/// One loop of a run.
+struct JamLoop {
+    role: JamRole,
+    /// The buffer or accumulator it writes.
+    dst: String,
+    /// The range of its index (inclusive).
+    lo: usize,
+    hi: usize,
+    /// Near miss: it reads the earlier buffer at `j + 1` (`true`) or `j - 1`.
+    neighbour: Option<bool>,
+    /// Near miss: it reads the earlier buffer at `len - 1 - j`.
+    mirror: bool,
+    /// Near miss: the scalar the first loop accumulates (`true`) and the second reads.
+    carried: Option<(String, bool)>,
+    /// Near miss: a scalar it reads, assigned after it.
+    reads: Option<String>,
+    /// Near miss: it writes an earlier loop's buffer too.
+    both: bool,
+    /// Near miss: it ends in `if j >= k { break; }`.
+    brk: bool,
+}
+
+/// Runs of loops that `#[gradient]` must not jam as a whole (each differs from one in one way).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum JamMiss {
+    /// The second loop reads the first's buffer at `j + 1` (over `0..n - 1`) or `j - 1` (over
+    /// `1..n`).
+    Neighbour,
+    /// The first loop accumulates a scalar that the second reads.
+    Carried,
+    /// A later loop's range differs: `1..n` after `0..n`, or the same value spelt otherwise
+    /// (`0..s.len()` after `0..3`).
+    Bounds,
+    /// A later loop writes an earlier loop's buffer too.
+    BothWrite,
+    /// A statement between two loops reads an element the loop before wrote, assigns a scalar
+    /// it read, or reads its accumulator.
+    Dependent,
+    /// The second loop reads the first's buffer at `len - 1 - j`.
+    Mirror,
+    /// One loop is `.rev()`.
+    Reversed,
+    /// One loop has a `break`.
+    Break,
+    /// The range is `0..a.len()` of the buffer the first loop writes.
+    LenOfWritten,
+    /// A later loop's buffer is declared between the loops.
+    DeclBetween,
+}
+
+const JAM_MISSES: [JamMiss; 10] = [
+    JamMiss::Neighbour,
+    JamMiss::Carried,
+    JamMiss::Bounds,
+    JamMiss::BothWrite,
+    JamMiss::Dependent,
+    JamMiss::Mirror,
+    JamMiss::Reversed,
+    JamMiss::Break,
+    JamMiss::LenOfWritten,
+    JamMiss::DeclBetween,
+];
+
 /// What a selection loop selected, for the code after it.
 struct Selected {
     /// The selected variable.
@@ -4409,6 +5529,7 @@ mod tests {
             no_fused.fused_loops = false;
             no_fused.selection_loops = false;
             no_fused.row_loops = false;
+            no_fused.jammed_loops = false;
             assert_eq!(
                 program(5, i, &no_fused),
                 program(5, i, &Features::parse("slices,loop_return").unwrap())
@@ -4418,7 +5539,9 @@ mod tests {
 
     #[test]
     fn selection_loops_and_their_near_misses_appear() {
-        let f = Features::preset("all").unwrap();
+        // (Without runs of jammable loops, which change the draws after them: the shapes
+        // below were listed for these programs.)
+        let f = Features::parse("all,-jammed_loops").unwrap();
         let (mut sel, mut near) = (0, 0);
         let mut all = String::new();
         for i in 0..1000 {
@@ -4506,6 +5629,87 @@ mod tests {
         off.row_loops = false;
         for i in 0..200 {
             assert_eq!(row_loops(5, i, &off), (0, 0));
+        }
+    }
+
+    /// Pairs of adjacent `for` loops over the same range in `src` (the closing `}` of one
+    /// followed by the header of the next at the same indentation), at any depth.
+    fn adjacent_loops(src: &str) -> usize {
+        let lines: Vec<&str> = src.lines().collect();
+        let range = |l: &str| {
+            let t = l.trim_start();
+            let indent = l.len() - t.len();
+            t.strip_prefix("for ")
+                .and_then(|r| r.split_once(" in "))
+                .and_then(|(_, r)| r.strip_suffix(" {"))
+                .map(|r| (indent, r.to_string()))
+        };
+        let mut n = 0;
+        for (k, l) in lines.iter().enumerate() {
+            let Some((indent, r)) = range(l) else {
+                continue;
+            };
+            let close = lines[k + 1..]
+                .iter()
+                .position(|m| m.len() - m.trim_start().len() == indent && m.trim() == "}");
+            let next = close
+                .and_then(|c| lines.get(k + 2 + c))
+                .and_then(|m| range(m));
+            if next == Some((indent, r)) {
+                n += 1;
+            }
+        }
+        n
+    }
+
+    #[test]
+    fn jammed_loops_and_their_near_misses_appear() {
+        let f = Features::preset("all").unwrap();
+        let (mut runs, mut near, mut pairs) = (0, 0, 0);
+        let mut all = String::new();
+        for i in 0..1000 {
+            let (r, n) = jammed_loops(5, i, &f);
+            runs += r;
+            near += n;
+            if r + n > 0 {
+                let src = source(&program(5, i, &f));
+                pairs += adjacent_loops(&src);
+                all.push_str(&src);
+            }
+        }
+        if let Ok(path) = std::env::var("AD_JAM_SAMPLE") {
+            std::fs::write(path, &all).unwrap();
+        }
+        eprintln!("1000 programs: {runs} jammed runs, {near} near misses, {pairs} adjacent pairs");
+        assert!((200..=700).contains(&runs), "{runs} jammed runs");
+        assert!((80..=400).contains(&near), "{near} near misses");
+        // (Statements between the loops, and the bounds' `let`s, hide some from this count.)
+        assert!(
+            2 * pairs >= runs,
+            "{pairs} pairs of adjacent loops over the same range"
+        );
+        for shape in [
+            "in 0..n {",             // a range through a name
+            "in 1..",                // from 1
+            ".len() - 1 {",          // shrunk for `a[j + 1]`
+            "[j + 1] = ",            // shared memory at an offset
+            "[off + j] = ",          //
+            "[j + off]",             //
+            "[j - 1]",               // near misses: a neighbour
+            "[j + 1];",              //
+            ").rev() {",             // a reversed loop
+            "break;",                // an exit
+            " = vec![0.0",           // buffers as `Vec`s and arrays
+            " = [0.0; ",             //
+            " += ",                  // accumulators
+            "let mut t: f64 = 0.0;", //
+        ] {
+            assert!(all.contains(shape), "`{shape}` never appears");
+        }
+        let mut off = f;
+        off.jammed_loops = false;
+        for i in 0..200 {
+            assert_eq!(jammed_loops(5, i, &off), (0, 0));
         }
     }
 

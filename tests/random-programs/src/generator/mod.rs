@@ -62,11 +62,18 @@ pub struct Features {
     /// accesses `#[gradient]` takes windows for; and near misses (a counter incremented in the
     /// loop, a guarded access in a longer range, a `break`, a buffer declared in the loop).
     pub row_loops: bool,
+    /// Runs of 2–4 adjacent `for` loops over the same range, whose bodies share local buffers
+    /// only at the same index (`a[j]` written by one, read by the next), which `#[gradient]`
+    /// reverses as one loop (`jam.rs`): producers, maps, accumulators, a loop overwriting a
+    /// buffer the first read, independent statements between them; and near misses (a
+    /// neighbour `a[j + 1]`, a scalar carried from one loop to the next, other bounds, a buffer
+    /// written by two loops, a dependent statement between them, a `.rev()`, a `break`, ...).
+    pub jammed_loops: bool,
 }
 
 impl Features {
     /// Every feature name, in the order `describe` prints them.
-    pub const NAMES: [&'static str; 15] = [
+    pub const NAMES: [&'static str; 16] = [
         "branches",
         "early_return",
         "calls",
@@ -82,6 +89,7 @@ impl Features {
         "fused_loops",
         "selection_loops",
         "row_loops",
+        "jammed_loops",
     ];
 
     fn flag(&mut self, name: &str) -> Option<&mut bool> {
@@ -101,6 +109,7 @@ impl Features {
             "fused_loops" => &mut self.fused_loops,
             "selection_loops" => &mut self.selection_loops,
             "row_loops" => &mut self.row_loops,
+            "jammed_loops" => &mut self.jammed_loops,
             _ => return None,
         })
     }
