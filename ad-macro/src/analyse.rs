@@ -272,7 +272,14 @@ fn end_saves(f: &Func, facts: &Facts) -> BTreeSet<SiteId> {
             *c.entry(v).or_default() += 1;
         }
     }
-    fn merge(into: &mut Counts, from: Counts) {
+    /// Adds `from`'s counts to `into`'s, moving the smaller map into the larger: each count
+    /// then moves O(log n) times in all, where nested regions merging their children's counts
+    /// into their own made the analysis quadratic in the depth (8,000 operations of `if`s
+    /// nested 2,000 deep: 171 ms, most of it here).
+    fn merge(into: &mut Counts, mut from: Counts) {
+        if from.len() > into.len() {
+            std::mem::swap(into, &mut from);
+        }
         for (v, n) in from {
             *into.entry(v).or_default() += n;
         }

@@ -1465,11 +1465,12 @@ impl<'a> Emitter<'a> {
         fixed: bool,
     ) -> TokenStream {
         let mut max: std::collections::BTreeMap<VarId, isize> = Default::default();
+        let declared = declared_in_block(body);
         for s in &body.stmts {
             if let Stmt::Assign { temps, .. } = s {
                 for n in temps {
                     if let Rhs::Load { buf, index: at } = &n.rhs {
-                        if fixed && !self.fixed_len.contains(buf) || declared_in_block(body, *buf) {
+                        if fixed && !self.fixed_len.contains(buf) || declared.contains(buf) {
                             continue;
                         }
                         if let Some(k) = self.offset(at, index) {
@@ -2174,11 +2175,15 @@ fn linear_in(temps: &[Node], value: &Operand, v: VarId) -> Option<Vec<VarId>> {
     }
 }
 
-/// Whether `b` (nested statements included) declares buffer `v`.
-pub fn declared_in_block(b: &Block, v: VarId) -> bool {
-    b.stmts.iter().any(|s| {
-        let mut found = false;
-        s.walk(&mut |t| found |= matches!(t, Stmt::BufDecl { buf, .. } if *buf == v));
-        found
-    })
+/// The buffers `b` declares (nested statements included).
+pub fn declared_in_block(b: &Block) -> std::collections::BTreeSet<VarId> {
+    let mut out = std::collections::BTreeSet::new();
+    for s in &b.stmts {
+        s.walk(&mut |t| {
+            if let Stmt::BufDecl { buf, .. } = t {
+                out.insert(*buf);
+            }
+        });
+    }
+    out
 }

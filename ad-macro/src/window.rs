@@ -85,6 +85,7 @@ impl Emitter<'_> {
         let lo = self.ident(range.start);
         let hi = self.ident(range.end);
         let counters = counters_set_first(body);
+        let declared = crate::emit::declared_in_block(body);
         // (name of the memory accessed, index code) -> window
         let mut cands: BTreeMap<(String, String), Candidate> = BTreeMap::new();
         for (p, s) in body.stmts.iter().enumerate() {
@@ -122,7 +123,7 @@ impl Emitter<'_> {
                     Some(_) => continue,
                 };
                 // (Nor of memory the body declares: it is not there before the loop.)
-                if !self.fixed_len.contains(&buf) || crate::emit::declared_in_block(body, buf) {
+                if !self.fixed_len.contains(&buf) || declared.contains(&buf) {
                     continue;
                 }
                 // The expression the index stands for: itself, or a counter's definition.
