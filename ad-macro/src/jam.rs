@@ -30,8 +30,14 @@
 //! Order-dependent storage stays in order: each variable's tape is pushed by one of the loops
 //! only (nothing is written by both), so its pops are still last-in first-out; the emitter
 //! refuses a jam in which more than one loop keeps results on the shared `__temps` tape
-//! (`Emitter::jam_of`): one loop's pushes, alone on it, still pop in reverse. Between the two loops there may be only the statements setting the
-//! second loop's bounds, which have no reverse.
+//! (`Emitter::jam_of`): one loop's pushes, alone on it, still pop in reverse.
+//!
+//! Between two loops stand the statements setting the second loop's bounds, which must have no
+//! reverse, and before them any plain assignments that read nothing the loops before them
+//! write and write nothing those touch ([`movable`]: the MLP's `out = b2` between its hidden
+//! layer and its output's sum). Those may come before the first loop: their reverses run
+//! after the jammed loop's, and keep nothing on `__temps` (their pops would lie between the
+//! loops').
 //!
 //! Runs of more than two such loops jam into one. [`plan`] finds them; the emitter reverses the
 //! jammed loop in place of the last of them and emits nothing for the others.
