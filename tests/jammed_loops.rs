@@ -3,7 +3,7 @@
 //! overwrites what the one before it read, an inner loop in a jammed body, an MLP's `out = b2`
 //! between its two loops; and near misses left
 //! as separate loops (a neighbour's element, a scalar carried from one loop to the next,
-//! different bounds, memory both loops write). The value is the function's, to the bit, and the
+//! different bounds, memory both loops write), and loops over `2..n + 2`. The value is the function's, to the bit, and the
 //! gradient matches central finite differences, for lengths 1 to 7 (empty ranges included).
 #![allow(clippy::needless_range_loop, clippy::assign_op_pattern)]
 
@@ -144,6 +144,23 @@ fn mlp_like(p: &[f64], m: usize) -> f64 {
     loss
 }
 
+/// Loops over `2..n + 2` (empty when `x` is), reading the input two elements back.
+#[gradient]
+fn offset_range(x: &[f64]) -> f64 {
+    let n = x.len();
+    let mut a = vec![0.0; n + 2];
+    let mut s = 0.0;
+    for r in 0..2 {
+        for j in 2..n + 2 {
+            a[j] = x[j - 2] * x[j - 2] + 0.5 * a[j] + r as f64;
+        }
+        for j in 2..n + 2 {
+            s += a[j].sin() * x[j - 2];
+        }
+    }
+    s
+}
+
 /// Near misses, each left as two loops: a neighbour's element, a scalar carried into the next
 /// loop, different bounds, memory written by both.
 #[gradient]
@@ -227,6 +244,9 @@ fn jammed_stages_match_finite_differences() {
         let mut g = vec![f64::NAN; n];
         let (v, []) = three_stages_grad(&x, &mut g);
         common::check(three_stages, &g, v, &x, "three_stages");
+        let mut g = vec![f64::NAN; n];
+        let (v, []) = offset_range_grad(&x, &mut g);
+        common::check(offset_range, &g, v, &x, "offset_range");
         let mut g = vec![f64::NAN; n];
         let (v, []) = overwrite_after_read_grad(&x, &mut g);
         common::check(overwrite_after_read, &g, v, &x, "overwrite_after_read");
