@@ -1,10 +1,10 @@
 //! Adjacent loops over the same range whose reverses run as one loop (`jam.rs`): GMM's
 //! `xc[j] = x[j] - mu[j]` then `y[j] = q[j] * xc[j]`, three stages in a row, a loop that
 //! overwrites what the one before it read, an inner loop in a jammed body, an MLP's `out = b2`
-//! between its two loops; and near misses left
-//! as separate loops (a neighbour's element, a scalar carried from one loop to the next,
-//! different bounds, memory both loops write), and loops over `2..n + 2`. The value is the function's, to the bit, and the
-//! gradient matches central finite differences, for lengths 1 to 7 (empty ranges included).
+//! between its two loops, loops over `2..n + 2`; and near misses left as separate loops (a
+//! neighbour's element, a scalar carried from one loop to the next, different bounds, memory
+//! both loops write). The value is the function's, to the bit, and the gradient matches
+//! central finite differences, for lengths 0 to 7 (empty ranges included).
 #![allow(clippy::needless_range_loop, clippy::assign_op_pattern)]
 
 mod common;
