@@ -161,6 +161,49 @@ fn offset_range(x: &[f64]) -> f64 {
     s
 }
 
+/// A logistic function, called per hidden unit (a `#[gradient]` function, differentiated
+/// through its `_grad`).
+#[gradient]
+fn sigmoid(z: f64) -> f64 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+/// Σ v[i]² of a slice: a call reading memory at every index.
+#[gradient]
+fn sum_sq(v: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..v.len() {
+        s += v[i] * v[i];
+    }
+    s
+}
+
+/// A layer of `sigmoid`s and the output's sum, jammed; the second layer's loop passes the
+/// weights (read-only) to a call, and still jams with the loop after it.
+#[gradient]
+fn calls_in_jams(w: &[f64], xs: &[f64]) -> f64 {
+    let m = w.len();
+    let mut h = vec![0.0; m];
+    let mut g = vec![0.0; m];
+    let mut loss = 0.0;
+    for s in 0..xs.len() {
+        for j in 0..m {
+            h[j] = sigmoid(w[j] * xs[s] + 0.25);
+        }
+        let mut out = 0.0;
+        for j in 0..m {
+            out += w[j] * h[j];
+        }
+        for j in 0..m {
+            g[j] = h[j] * sum_sq(w) * 0.1;
+        }
+        for j in 0..m {
+            loss += g[j] * out;
+        }
+    }
+    loss
+}
+
 /// Near misses, each left as two loops: a neighbour's element, a scalar carried into the next
 /// loop, different bounds, memory written by both.
 #[gradient]
@@ -274,6 +317,18 @@ fn moved_statements_match_finite_differences() {
         let mut g = vec![f64::NAN; p.len()];
         let (v, []) = mlp_like_grad(&p, &mut g, m);
         common::check(f, &g, v, &p, "mlp_like");
+    }
+}
+
+#[test]
+fn calls_in_jammed_loops_match_finite_differences() {
+    for m in 0..=5 {
+        let p: Vec<f64> = data(m + 3, 90 + m as u64);
+        let f = |p: &[f64]| calls_in_jams(&p[..m], &p[m..]);
+        let mut g = vec![f64::NAN; p.len()];
+        let (gw, gx) = g.split_at_mut(m);
+        let (v, []) = calls_in_jams_grad(&p[..m], gw, &p[m..], gx);
+        common::check(f, &g, v, &p, "calls_in_jams");
     }
 }
 

@@ -25,7 +25,9 @@
 //!   at one index `... + j + ...` that steps by one with `j`, whose other terms neither loop
 //!   writes (iteration `j` of one loop then touches only what iteration `j` of the other
 //!   does). Memory written by both is refused, and so is anything not plain values and memory:
-//!   calls, `while` loops, early exits, forward-only statements and buffer declarations.
+//!   `while` loops, early exits, forward-only statements and buffer declarations. Calls of
+//!   other `#[gradient]` functions are plain (they write nothing), but a slice passed to one
+//!   counts as read at every index.
 //!
 //! Order-dependent storage stays in order: each variable's tape is pushed by one of the loops
 //! only (nothing is written by both), so its pops are still last-in first-out; the emitter
@@ -198,8 +200,9 @@ fn candidate(f: &Func, facts: &Facts, s: &Stmt) -> bool {
         plain &= match t {
             Stmt::Plain(_) | Stmt::While { .. } | Stmt::BufDecl { .. } => false,
             Stmt::For { exit, range, .. } => exit.is_none() && range.adapters.is_empty(),
-            Stmt::Assign { temps, .. } => temps.iter().all(|n| !matches!(n.rhs, Rhs::Call { .. })),
-            Stmt::Set { .. } | Stmt::If { .. } => true,
+            // (Calls of other `#[gradient]` functions too: they write nothing, and what they
+            // read is checked as accesses, `accesses`.)
+            Stmt::Assign { .. } | Stmt::Set { .. } | Stmt::If { .. } => true,
         }
     });
     plain
@@ -377,7 +380,16 @@ fn accesses(stmts: &[Stmt], m: VarId, out: &mut Vec<Code>) -> bool {
                         }
                         | Rhs::Expr(c) => ok &= code_ok(c),
                         Rhs::Op { .. } => {}
-                        Rhs::Call { .. } => ok = false,
+                        // A slice passed to a call is read at any index.
+                        Rhs::Call { args, .. } => {
+                            for a in args {
+                                match a {
+                                    CallArg::Slice(v) => ok &= *v != m,
+                                    CallArg::Other(c) => ok &= code_ok(c),
+                                    CallArg::Float(_) => {}
+                                }
+                            }
+                        }
                     }
                 }
             }
@@ -720,6 +732,36 @@ mod tests {
         );
         assert_eq!(
             jams(mlp(parse_quote!(let mut out = { c = 0.5; b2 };))),
+            Vec::<usize>::new()
+        );
+    }
+
+    #[test]
+    fn loops_calling_gradient_functions_jam() {
+        // `sigmoid(z)` per hidden unit, then the output's sum; a slice passed to a call of
+        // memory the other loop writes keeps them apart.
+        let layer = |call: syn::Expr| -> syn::ItemFn {
+            parse_quote! {
+                fn f(w: &[f64], x: &[f64]) -> f64 {
+                    let mut h = vec![0.0; 4];
+                    let mut loss = 0.0;
+                    for s in 0..x.len() {
+                        for j in 0..4 {
+                            h[j] = #call;
+                        }
+                        let mut out = 0.0;
+                        for j in 0..4 {
+                            out += w[j] * h[j];
+                        }
+                        loss += out * out;
+                    }
+                    loss
+                }
+            }
+        };
+        assert_eq!(jams(layer(parse_quote!(sigmoid(w[j] * x[s])))), [2]);
+        assert_eq!(
+            jams(layer(parse_quote!(norm(&h) * x[s]))),
             Vec::<usize>::new()
         );
     }
