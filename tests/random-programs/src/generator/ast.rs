@@ -200,6 +200,14 @@ pub enum IExpr {
     Rem(Box<IExpr>, Box<IExpr>),
 }
 
+/// The index of an [`FExpr::Index`] that stands for a whole slice passed by name to a call of
+/// a helper taking a slice (`g1(s, x)`, of a slice parameter), printed without brackets. (An
+/// index rather than a variant of its own, so that the shrinker's scope checks see an array.)
+pub const WHOLE: usize = usize::MAX;
+
+/// As [`WHOLE`], for a local buffer passed by reference: `g1(&a, x)`.
+pub const WHOLE_REF: usize = usize::MAX - 1;
+
 /// A float expression.
 #[derive(Clone, Debug, PartialEq)]
 pub enum FExpr {
@@ -652,6 +660,9 @@ impl Printer {
         match e {
             FExpr::Lit(v) => (self.lit(*v), self.lit_prec(*v)),
             FExpr::Var(n) => (n.clone(), PREC_ATOM),
+            // A whole slice or buffer passed to a call (see [`WHOLE`]).
+            FExpr::Index(a, IExpr::Lit(WHOLE)) => (a.clone(), PREC_ATOM),
+            FExpr::Index(a, IExpr::Lit(WHOLE_REF)) => (format!("&{a}"), PREC_ATOM),
             FExpr::Index(a, i) => (format!("{a}[{}]", iexpr(i, 0)), PREC_POSTFIX),
             FExpr::Cast(i) => {
                 let s = format!("{} as f64", iexpr(i, PREC_AS));

@@ -9,7 +9,7 @@
 
 use super::ast::{
     AssignOp, BinOp, Block, CmpOp, Cond, FExpr, Fn1, Fn2, Fn3, Function, IExpr, Param, Place,
-    Program, Stmt,
+    Program, Stmt, WHOLE, WHOLE_REF,
 };
 use super::rng::Rng;
 use super::Features;
@@ -40,12 +40,23 @@ pub fn jammed_loops(seed: u64, index: u64, features: &Features) -> (usize, usize
     (g.jam_runs, g.jam_near)
 }
 
+/// How many calls of helpers program `index` of the campaign `seed` has in loops of runs of
+/// jammable loops: of floats, of a slice the run only reads, and of a buffer it writes (a near
+/// miss; see [`Gen::jam_call`]).
+pub fn jam_calls(seed: u64, index: u64, features: &Features) -> [usize; 3] {
+    generate(seed, index, features).1.jam_calls
+}
+
 fn generate(seed: u64, index: u64, features: &Features) -> (Program, Gen) {
     let mut g = Gen {
         rng: Rng::for_program(seed, index, 0),
         feat: *features,
         scopes: Vec::new(),
         callees: Vec::new(),
+        slice_callees: Vec::new(),
+        slice_helper: None,
+        jam_call_miss: false,
+        jam_calls: [0; 3],
         fresh: 0,
         loop_depth: 0,
         nesting: 0,
@@ -72,6 +83,28 @@ fn generate(seed: u64, index: u64, features: &Features) -> (Program, Gen) {
         let f = g.function(&format!("g{h}"), false);
         g.callees.push((f.name.clone(), f.params.len()));
         functions.push(f);
+    }
+    // A helper taking a slice, for loops of jammed runs to call: only with both features on, and
+    // from a stream of its own (and with the fresh names restored after it), so that programs
+    // without jammed runs are as they were, but for the helper.
+    if features.calls && g.jam_features() && features.slices {
+        let main = std::mem::replace(&mut g.rng, Rng::for_program(seed, index, 2));
+        let fresh = g.fresh;
+        if g.rng.chance(0.6) {
+            let len = *g.rng.pick(&[1, 2, 3, 3, 4]);
+            g.slice_helper = Some(len);
+            let f = g.function(&format!("g{n_helpers}"), false);
+            g.slice_helper = None;
+            let kinds = f
+                .params
+                .iter()
+                .map(|p| matches!(p, Param::Slice(..)))
+                .collect();
+            g.slice_callees.push((f.name.clone(), kinds, len));
+            functions.push(f);
+        }
+        g.rng = main;
+        g.fresh = fresh;
     }
     functions.push(g.function("f", true));
     (Program { functions }, g)
@@ -126,6 +159,17 @@ struct Gen {
     scopes: Vec<Scope>,
     /// Functions generated so far: name and arity (all scalar parameters).
     callees: Vec<(String, usize)>,
+    /// Helpers taking a slice (called only from loops of jammed runs, [`Gen::jam_call`]): name,
+    /// per parameter whether it is the slice, and the slice's length (callers pass only slices
+    /// of that length: its body's random code may loop to `q.len()` over other arrays).
+    slice_callees: Vec<(String, Vec<bool>, usize)>,
+    /// The function being generated is a helper taking a slice `q` of this length.
+    slice_helper: Option<usize>,
+    /// A loop of the current run passes a buffer an earlier loop wrote to a helper (a near
+    /// miss: [`Gen::jam_call`]).
+    jam_call_miss: bool,
+    /// Calls in loops of runs so far (see [`jam_calls`]).
+    jam_calls: [usize; 3],
     fresh: usize,
     loop_depth: usize,
     /// Depth of nested blocks inside the function body.
@@ -464,6 +508,10 @@ impl Gen {
         for n in names.iter().take(n_scalars) {
             params.push(Param::Scalar(n.to_string()));
         }
+        if let Some(len) = self.slice_helper {
+            let at = self.rng.below(params.len() + 1);
+            params.insert(at, Param::Slice("q".to_string(), len));
+        }
         if entry
             && self.feat.slices
             && (fused || selecting || rowing || jamming || self.rng.chance(0.7))
@@ -473,7 +521,12 @@ impl Gen {
             let len = if rowing {
                 *self.rng.pick(&[2, 4, 5, 6, 6, 7, 8, 9])
             } else if jamming {
-                *self.rng.pick(&[1, 2, 3, 3, 4, 4, 5, 6])
+                // (Often the length of a helper taking a slice, which callers must match; no
+                // draw without one, so that the other feature sets keep their programs.)
+                match self.slice_callees.first() {
+                    Some(&(_, _, l)) if self.rng.chance(0.5) => l,
+                    _ => *self.rng.pick(&[1, 2, 3, 3, 4, 4, 5, 6]),
+                }
             } else {
                 len
             };
@@ -529,6 +582,8 @@ impl Gen {
             self.row_body()
         } else if jamming {
             self.jam_body()
+        } else if self.slice_helper.is_some() {
+            self.slice_helper_body(n_stmts)
         } else {
             self.block(n_stmts, true)
         };
@@ -2925,6 +2980,62 @@ impl Gen {
         self.feat.jammed_loops && self.feat.loops && self.feat.buffers
     }
 
+    /// The body of a helper taking the slice `q`: a random block, and a sum over `q` that its
+    /// value uses (`qsum += q[qi] * q[qi]`, ..).
+    fn slice_helper_body(&mut self, n: usize) -> Block {
+        let mut body = self.block(n, true);
+        let (acc, i) = ("qsum".to_string(), "qi".to_string());
+        let qi = || bx(FExpr::Index("q".to_string(), IExpr::Var("qi".to_string())));
+        let term = match self.rng.below(3) {
+            0 => FExpr::Bin(BinOp::Mul, qi(), qi()),
+            1 => FExpr::Bin(
+                BinOp::Mul,
+                qi(),
+                bx(FExpr::Bin(
+                    BinOp::Add,
+                    bx(FExpr::Lit(0.5)),
+                    bx(FExpr::Bin(
+                        BinOp::Mul,
+                        bx(FExpr::Lit(0.25)),
+                        bx(FExpr::Cast(IExpr::Var(i.clone()))),
+                    )),
+                )),
+            ),
+            _ => FExpr::Call1(Fn1::Sin, qi()),
+        };
+        body.stmts.push(Stmt::Let {
+            name: acc.clone(),
+            mutable: true,
+            annotate: true,
+            init: FExpr::Lit(0.0),
+        });
+        body.stmts.push(Stmt::For {
+            var: i,
+            start: IExpr::Lit(0),
+            end: IExpr::Len("q".to_string()),
+            rev: false,
+            body: Block {
+                stmts: vec![Stmt::Assign {
+                    place: Place::Var(acc.clone()),
+                    op: AssignOp::Compound(BinOp::Add),
+                    value: term,
+                }],
+                tail: None,
+            },
+        });
+        let tail = body.tail.take().expect("a function's tail");
+        body.tail = Some(FExpr::Bin(
+            BinOp::Add,
+            bx(tail),
+            bx(FExpr::Bin(
+                BinOp::Mul,
+                bx(FExpr::Lit(0.5)),
+                bx(FExpr::Call1(Fn1::Tanh, bx(FExpr::Var(acc)))),
+            )),
+        ));
+        body
+    }
+
     /// The body of an entry function built around one or two runs of jammable loops
     /// ([`Gen::jam_run`]), sometimes inside an outer loop, often after a buffer filled from `s`
     /// that a loop of the run may overwrite; it ends in a value that uses their results, and
@@ -3133,6 +3244,7 @@ impl Gen {
         } else {
             self.jam_runs += 1;
         }
+        self.jam_call_miss = false;
         // The common length: that of an array in scope, mostly of two elements or more.
         let arrs = self.arrs();
         let weights: Vec<u32> = arrs
@@ -3433,6 +3545,11 @@ impl Gen {
             }
         }
 
+        if self.jam_call_miss && near.is_none() {
+            // A call of a buffer an earlier loop wrote: a near miss after all.
+            self.jam_runs -= 1;
+            self.jam_near += 1;
+        }
         // The results, visible again.
         for a in &hidden_arrs {
             self.set_hidden(a, true, false);
@@ -3644,6 +3761,9 @@ impl Gen {
             }
             None => {}
         }
+        if self.feat.calls {
+            value = self.jam_call(run, &j, &at, value);
+        }
         let store = Stmt::Assign {
             place: place.clone(),
             op,
@@ -3702,6 +3822,84 @@ impl Gen {
         self.nesting -= 1;
         self.loop_depth -= 1;
         (j, body)
+    }
+
+    /// `value` of a loop of a run, sometimes (with calls) with a bounded call of a helper added or
+    /// multiplied in: of floats, mostly of an earlier buffer at the shared index (`g0(a[j],
+    /// x[j])`); taking a slice, of an input of the run (`g1(s, x[j])`, `g1(&h, ..)`), which the
+    /// run never writes and so still jams; or, as a near miss ([`Gen::jam_call_miss`]), of a
+    /// buffer an earlier loop of the run wrote (`g1(&a, ..)`: read at every index).
+    fn jam_call(&mut self, run: &JamRun, j: &str, at: &IExpr, value: FExpr) -> FExpr {
+        let floats = !self.callees.is_empty();
+        let slices = !self.slice_callees.is_empty();
+        if !(floats || slices) || !self.rng.chance(0.3) {
+            return value;
+        }
+        let elem = |g: &mut Gen| {
+            if !run.produced.is_empty() && g.rng.chance(0.6) {
+                FExpr::Index(g.rng.pick(&run.produced).clone(), at.clone())
+            } else {
+                g.jam_elem(run, j)
+            }
+        };
+        let call = if slices && (!floats || self.rng.chance(0.6)) {
+            let (name, kinds, len) = self.rng.pick(&self.slice_callees).clone();
+            let params: Vec<String> = self.scopes[0].arrs.iter().map(|a| a.name.clone()).collect();
+            let whole = |a: &str| {
+                let i = if params.iter().any(|p| p == a) {
+                    WHOLE
+                } else {
+                    WHOLE_REF
+                };
+                FExpr::Index(a.to_string(), IExpr::Lit(i))
+            };
+            let inputs: Vec<String> = run
+                .inputs
+                .iter()
+                .filter(|a| a.len == len)
+                .map(|a| a.name.clone())
+                .collect();
+            let written = run.len == len && !run.produced.is_empty() && self.rng.chance(0.25);
+            let arg = if written {
+                self.jam_call_miss = true;
+                self.jam_calls[2] += 1;
+                whole(&self.rng.pick(&run.produced).clone())
+            } else if !inputs.is_empty() {
+                self.jam_calls[1] += 1;
+                whole(&self.rng.pick(&inputs).clone())
+            } else {
+                return value;
+            };
+            let mut arg = Some(arg);
+            let mut first = true;
+            let args = kinds
+                .iter()
+                .map(|&k| match k {
+                    true => arg.take().expect("one slice parameter"),
+                    false if std::mem::take(&mut first) => elem(self),
+                    false => self.jam_factor(run, j),
+                })
+                .collect();
+            FExpr::Call(name, args)
+        } else {
+            self.jam_calls[0] += 1;
+            let (name, arity) = self.rng.pick(&self.callees).clone();
+            let mut args: Vec<FExpr> = vec![elem(self)];
+            for _ in 1..arity {
+                args.push(self.jam_factor(run, j));
+            }
+            FExpr::Call(name, args)
+        };
+        let call = self.bounded(call);
+        if self.rng.chance(0.5) {
+            FExpr::Bin(BinOp::Mul, bx(value), bx(call))
+        } else {
+            FExpr::Bin(
+                BinOp::Add,
+                bx(value),
+                bx(FExpr::Bin(BinOp::Mul, bx(FExpr::Lit(0.5)), bx(call))),
+            )
+        }
     }
 
     /// An element of an input of the run at `j` (mostly), at the shared index, or at `(j + 1)
@@ -5710,6 +5908,64 @@ mod tests {
         off.jammed_loops = false;
         for i in 0..200 {
             assert_eq!(jammed_loops(5, i, &off), (0, 0));
+            assert_eq!(jam_calls(5, i, &off), [0; 3]);
+        }
+    }
+
+    #[test]
+    fn jammed_loops_call_helpers() {
+        let f = Features::preset("all").unwrap();
+        assert!(f.calls && f.jammed_loops);
+        let mut counts = [0; 3];
+        let (mut by_name, mut by_ref) = (0, 0);
+        for i in 0..1000 {
+            let c = jam_calls(5, i, &f);
+            if c == [0; 3] {
+                continue;
+            }
+            (0..3).for_each(|k| counts[k] += c[k]);
+            let p = program(5, i, &f);
+            let src = source(&p);
+            // Every call in a loop stands in the body of a `for`, and names a helper.
+            let helpers: Vec<&str> = p.functions[..p.functions.len() - 1]
+                .iter()
+                .map(|h| h.name.as_str())
+                .collect();
+            assert!(!helpers.is_empty(), "program {i} calls no helper:\n{src}");
+            let calls_in_loops = src
+                .lines()
+                .filter(|l| {
+                    l.starts_with("        ")
+                        && helpers.iter().any(|h| l.contains(&format!("{h}(")))
+                })
+                .count();
+            assert!(
+                calls_in_loops > 0,
+                "program {i} has no call in a loop:\n{src}"
+            );
+            // Slices passed whole: a parameter by name (`g1(s, ..)`, `g1(x, s)`), a buffer by
+            // reference (`g1(&h, ..)`).
+            for h in &helpers {
+                by_name += src.matches(&format!("{h}(s,")).count()
+                    + src.matches(&format!("{h}(s)")).count();
+            }
+            by_name += src.matches(", s)").count() + src.matches(", s,").count();
+            by_ref += src.matches("(&").count() + src.matches(", &").count();
+        }
+        eprintln!("1000 programs: calls in jammed runs {counts:?} (floats, read-only slice, written buffer)");
+        assert!(counts[0] >= 20, "{counts:?}");
+        assert!(counts[1] >= 20, "{counts:?}");
+        assert!(counts[2] >= 5, "{counts:?}");
+        assert!(
+            by_name > 0 && by_ref > 0,
+            "{by_name} slices by name, {by_ref} by reference"
+        );
+        // Without calls, none.
+        let mut off = f;
+        off.calls = false;
+        for i in 0..300 {
+            assert_eq!(jam_calls(5, i, &off), [0; 3]);
+            assert!(program(5, i, &off).functions.len() == 1);
         }
     }
 
