@@ -247,48 +247,6 @@ fn matches(f: &Func, cx: &Cx, s: &Stmt) -> Option<Match> {
     (column && !row_of_j).then_some(Match { acc, reset, inner })
 }
 
-/// `j` renamed to `to` in every piece of code of the statement's temporaries and place.
-fn rename(f: &Func, s: &mut Stmt, from: VarId, to: VarId) {
-    let (name, with) = (
-        var_ident(&f.vars[from], from).to_string(),
-        var_ident(&f.vars[to], to),
-    );
-    let with = quote!(#with);
-    let fix = |c: &mut Code| {
-        if c.reads.contains(&from) {
-            c.tokens = crate::adjoint::replace_ident(c.tokens.clone(), &name, &with);
-            for r in &mut c.reads {
-                if *r == from {
-                    *r = to;
-                }
-            }
-        }
-    };
-    let Stmt::Assign { place, temps, .. } = s else {
-        return;
-    };
-    if let Place::Elem { index, .. } = place {
-        fix(index);
-    }
-    for n in temps {
-        match &mut n.rhs {
-            Rhs::Op {
-                int_arg: Some(c), ..
-            }
-            | Rhs::Expr(c)
-            | Rhs::Load { index: c, .. } => fix(c),
-            Rhs::Call { args, .. } => {
-                for a in args {
-                    if let CallArg::Other(c) = a {
-                        fix(c);
-                    }
-                }
-            }
-            Rhs::Op { .. } => {}
-        }
-    }
-}
-
 /// The statements replacing the outer loop `s`.
 fn interchange(f: &mut Func, s: Stmt, m: Match) -> Vec<Stmt> {
     let Stmt::For {
@@ -361,7 +319,7 @@ fn interchange(f: &mut Func, s: Stmt, m: Match) -> Vec<Stmt> {
     });
     if fill.is_none() {
         let j1 = new_var(f, &f.vars[j].name.clone(), Sort::Int, Role::LoopIndex);
-        rename(f, &mut reset_stmt, j, j1);
+        crate::select::rename(f, &mut reset_stmt, j, j1);
         if let Stmt::Assign { place, .. } = &mut reset_stmt {
             *place = Place::Elem {
                 buf: accv,
@@ -383,7 +341,7 @@ fn interchange(f: &mut Func, s: Stmt, m: Match) -> Vec<Stmt> {
     let j2 = new_var(f, &f.vars[j].name.clone(), Sort::Int, Role::LoopIndex);
     let mut sums = Vec::with_capacity(k_body.stmts.len());
     for mut t in k_body.stmts {
-        rename(f, &mut t, j, j2);
+        crate::select::rename(f, &mut t, j, j2);
         let load = new_var(f, "_t", Sort::Float, Role::Temp);
         let index = at(f, j2);
         if let Stmt::Assign {

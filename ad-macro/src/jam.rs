@@ -48,7 +48,6 @@ use std::collections::{BTreeSet, HashMap};
 use std::rc::Rc;
 
 use proc_macro2::{Delimiter, TokenStream, TokenTree};
-use quote::quote;
 
 use crate::analyse::{deep_reads, writes, Facts};
 use crate::emit::var_ident;
@@ -116,9 +115,17 @@ fn plan_block(f: &Func, facts: &Facts, b: &Block, out: &mut HashMap<SiteId, Rc<J
         }
         // Statements between the run and this loop, before its bounds, whose reverse may run
         // after the jammed loop's.
-        let moved = |r: &Run| &b.stmts[r.last + 1..p - 2];
+        let movable_all = |r: &Run| {
+            let (mut written, mut touched) = (BTreeSet::new(), Vec::new());
+            writes(&r.stmt, &mut written);
+            deep_reads(&r.stmt, &mut touched);
+            let touched: BTreeSet<VarId> = touched.into_iter().collect();
+            b.stmts[r.last + 1..p - 2]
+                .iter()
+                .all(|t| movable(&written, &touched, t))
+        };
         let extended = match &run {
-            Some(r) if p >= r.last + 3 && moved(r).iter().all(|t| movable(&r.stmt, t)) => {
+            Some(r) if p >= r.last + 3 && movable_all(r) => {
                 jammed(f, facts, &b.stmts, r.first, &r.stmt, p)
             }
             _ => None,
@@ -212,30 +219,23 @@ fn candidate(f: &Func, facts: &Facts, s: &Stmt) -> bool {
         && facts.relevant(f, s)
 }
 
-/// Whether statement `s`, after the loops of `run` in the forward sweep, may come before them:
-/// a plain assignment (no call, no region) reading nothing they write and writing nothing they
-/// touch. Its reverse then runs after the jammed loop's.
-fn movable(run: &Stmt, s: &Stmt) -> bool {
+/// Whether statement `s`, after loops that write `written` and read `touched` in the forward
+/// sweep, may come before them: a plain assignment (no call, no region) reading nothing they
+/// write and writing nothing they touch. Its reverse then runs after the jammed loop's.
+fn movable(written: &BTreeSet<VarId>, touched: &BTreeSet<VarId>, s: &Stmt) -> bool {
     let plain = match s {
         Stmt::Assign { temps, .. } => temps.iter().all(|n| !matches!(n.rhs, Rhs::Call { .. })),
         Stmt::Set { .. } => true,
         _ => false,
     };
-    let (mut written, mut touched, mut own) = (BTreeSet::new(), Vec::new(), BTreeSet::new());
-    writes(run, &mut written);
-    deep_reads(run, &mut touched);
+    let (mut own, mut reads) = (BTreeSet::new(), Vec::new());
     writes(s, &mut own);
+    deep_reads(s, &mut reads);
     plain
-        && deep_reads_of(s).iter().all(|r| !written.contains(r))
+        && reads.iter().all(|r| !written.contains(r))
         && own
             .iter()
             .all(|w| !written.contains(w) && !touched.contains(w))
-}
-
-fn deep_reads_of(s: &Stmt) -> Vec<VarId> {
-    let mut out = Vec::new();
-    deep_reads(s, &mut out);
-    out
 }
 
 /// `first` (a loop or a jammed run, whose first loop is `stmts[at]`) followed by loop
@@ -301,7 +301,9 @@ fn jammed(
     // The second body over the first loop's index and bounds.
     let mut b2 = b2.clone();
     for (from, to) in [(*b, *a), (r2.start, r1.start), (r2.end, r1.end)] {
-        rename_block(f, &mut b2, from, to);
+        for s in &mut b2.stmts {
+            crate::select::rename(f, s, from, to);
+        }
     }
     let (mut w2, mut reads1, mut reads2) = (BTreeSet::new(), Vec::new(), Vec::new());
     b2.stmts.iter().for_each(|t| writes(t, &mut w2));
@@ -427,143 +429,10 @@ fn pure(tokens: &TokenStream) -> bool {
     })
 }
 
-/// `from` renamed to `to` throughout `b`: every piece of code, operand and loop bound.
-fn rename_block(f: &Func, b: &mut Block, from: VarId, to: VarId) {
-    let name = var_ident(&f.vars[from], from).to_string();
-    let with = var_ident(&f.vars[to], to);
-    let with = quote!(#with);
-    let fix = |c: &mut Code| {
-        if c.reads.contains(&from) || c.shape_only.contains(&from) {
-            c.tokens = crate::adjoint::replace_ident(c.tokens.clone(), &name, &with);
-            for r in c.reads.iter_mut().chain(c.shape_only.iter_mut()) {
-                if *r == from {
-                    *r = to;
-                }
-            }
-        }
-    };
-    let var = |v: &mut VarId| {
-        if *v == from {
-            *v = to;
-        }
-    };
-    for s in &mut b.stmts {
-        rename_stmt(s, &fix, &var);
-    }
-}
-
-fn rename_stmt(s: &mut Stmt, fix: &dyn Fn(&mut Code), var: &dyn Fn(&mut VarId)) {
-    match s {
-        Stmt::Assign {
-            place,
-            temps,
-            value,
-            ..
-        } => {
-            match place {
-                Place::Var(v) => var(v),
-                Place::Elem { buf, index } => {
-                    var(buf);
-                    fix(index);
-                }
-            }
-            if let Operand::Var(v) = value {
-                var(v);
-            }
-            for n in temps {
-                match &mut n.rhs {
-                    Rhs::Op { args, int_arg, .. } => {
-                        for o in args {
-                            if let Operand::Var(v) = o {
-                                var(v);
-                            }
-                        }
-                        if let Some(c) = int_arg {
-                            fix(c);
-                        }
-                    }
-                    Rhs::Load { buf, index } => {
-                        var(buf);
-                        fix(index);
-                    }
-                    Rhs::Call { args, .. } => {
-                        for a in args {
-                            match a {
-                                CallArg::Float(Operand::Var(v)) | CallArg::Slice(v) => var(v),
-                                CallArg::Float(Operand::Const(_)) => {}
-                                CallArg::Other(c) => fix(c),
-                            }
-                        }
-                    }
-                    Rhs::Expr(c) => fix(c),
-                }
-            }
-        }
-        Stmt::Set { dst, code, .. } => {
-            var(dst);
-            fix(code);
-        }
-        Stmt::BufDecl { buf, init, .. } => {
-            var(buf);
-            fix(init);
-        }
-        Stmt::If {
-            flag,
-            then_branch,
-            else_branch,
-        } => {
-            var(flag);
-            for t in then_branch.stmts.iter_mut().chain(&mut else_branch.stmts) {
-                rename_stmt(t, fix, var);
-            }
-        }
-        Stmt::For {
-            index,
-            range,
-            body,
-            exit,
-            ..
-        } => {
-            var(index);
-            var(&mut range.start);
-            var(&mut range.end);
-            for ad in &mut range.adapters {
-                if let Adapter::StepBy(v) = ad {
-                    var(v);
-                }
-            }
-            if let Some(e) = exit {
-                fix(&mut e.stop);
-                var(&mut e.trips);
-            }
-            for t in &mut body.stmts {
-                rename_stmt(t, fix, var);
-            }
-        }
-        Stmt::While {
-            cond,
-            flag,
-            body,
-            trips,
-            stop,
-            ..
-        } => {
-            var(flag);
-            var(trips);
-            if let Some(c) = stop {
-                fix(c);
-            }
-            for t in cond.stmts.iter_mut().chain(&mut body.stmts) {
-                rename_stmt(t, fix, var);
-            }
-        }
-        Stmt::Plain(c) => fix(c),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use quote::quote;
     use syn::parse_quote;
 
     /// The number of loops in each jam of `item`, after the rewrites `expand` runs first.

@@ -348,3 +348,137 @@ fn retarget(
     }
     b.stmts = out;
 }
+
+/// `from` renamed to `to` throughout `s`, nested statements included: every piece of code
+/// (its tokens and its reads), operand, place and loop bound. (Shared by the rewrites that
+/// move statements under another loop index: `interchange.rs`, `jam.rs`.)
+pub(crate) fn rename(f: &Func, s: &mut Stmt, from: VarId, to: VarId) {
+    let name = var_ident(&f.vars[from], from).to_string();
+    let with = var_ident(&f.vars[to], to);
+    let with = quote!(#with);
+    let fix = |c: &mut Code| {
+        if c.reads.contains(&from) || c.shape_only.contains(&from) {
+            c.tokens = crate::adjoint::replace_ident(c.tokens.clone(), &name, &with);
+            for r in c.reads.iter_mut().chain(c.shape_only.iter_mut()) {
+                if *r == from {
+                    *r = to;
+                }
+            }
+        }
+    };
+    let var = |v: &mut VarId| {
+        if *v == from {
+            *v = to;
+        }
+    };
+    rename_stmt(s, &fix, &var);
+}
+
+fn rename_stmt(s: &mut Stmt, fix: &dyn Fn(&mut Code), var: &dyn Fn(&mut VarId)) {
+    match s {
+        Stmt::Assign {
+            place,
+            temps,
+            value,
+            ..
+        } => {
+            match place {
+                Place::Var(v) => var(v),
+                Place::Elem { buf, index } => {
+                    var(buf);
+                    fix(index);
+                }
+            }
+            if let Operand::Var(v) = value {
+                var(v);
+            }
+            for n in temps {
+                match &mut n.rhs {
+                    Rhs::Op { args, int_arg, .. } => {
+                        for o in args {
+                            if let Operand::Var(v) = o {
+                                var(v);
+                            }
+                        }
+                        if let Some(c) = int_arg {
+                            fix(c);
+                        }
+                    }
+                    Rhs::Load { buf, index } => {
+                        var(buf);
+                        fix(index);
+                    }
+                    Rhs::Call { args, .. } => {
+                        for a in args {
+                            match a {
+                                CallArg::Float(Operand::Var(v)) | CallArg::Slice(v) => var(v),
+                                CallArg::Float(Operand::Const(_)) => {}
+                                CallArg::Other(c) => fix(c),
+                            }
+                        }
+                    }
+                    Rhs::Expr(c) => fix(c),
+                }
+            }
+        }
+        Stmt::Set { dst, code, .. } => {
+            var(dst);
+            fix(code);
+        }
+        Stmt::BufDecl { buf, init, .. } => {
+            var(buf);
+            fix(init);
+        }
+        Stmt::If {
+            flag,
+            then_branch,
+            else_branch,
+        } => {
+            var(flag);
+            for t in then_branch.stmts.iter_mut().chain(&mut else_branch.stmts) {
+                rename_stmt(t, fix, var);
+            }
+        }
+        Stmt::For {
+            index,
+            range,
+            body,
+            exit,
+            ..
+        } => {
+            var(index);
+            var(&mut range.start);
+            var(&mut range.end);
+            for ad in &mut range.adapters {
+                if let Adapter::StepBy(v) = ad {
+                    var(v);
+                }
+            }
+            if let Some(e) = exit {
+                fix(&mut e.stop);
+                var(&mut e.trips);
+            }
+            for t in &mut body.stmts {
+                rename_stmt(t, fix, var);
+            }
+        }
+        Stmt::While {
+            cond,
+            flag,
+            body,
+            trips,
+            stop,
+            ..
+        } => {
+            var(flag);
+            var(trips);
+            if let Some(c) = stop {
+                fix(c);
+            }
+            for t in cond.stmts.iter_mut().chain(&mut body.stmts) {
+                rename_stmt(t, fix, var);
+            }
+        }
+        Stmt::Plain(c) => fix(c),
+    }
+}
